@@ -1,0 +1,24 @@
+"""Exception types: one per kind of failure."""
+
+
+class LoadError(ValueError):
+    """A weight file cannot be used: missing, unreadable, hostile, or not a ResNet we know.
+
+    The message names the file and, where there is one, the tensor or layer concerned,
+    so that ``str(err)`` alone tells the user what to fix.
+    """
+
+    def __init__(self, path, reason, tensor=None):
+        self.path = str(path) if path is not None else None
+        self.tensor = tensor
+        self.reason = reason
+        where = self.path if self.path is not None else "<weights>"
+        if tensor is not None:
+            msg = f"{where}: tensor '{tensor}': {reason}"
+        else:
+            msg = f"{where}: {reason}"
+        super().__init__(msg)
+
+
+class ArchitectureError(ValueError):
+    """An architecture name or description that refresnet does not support."""
