@@ -1,0 +1,23 @@
+"""relu and softmax."""
+
+import numpy as np
+
+from .. import kernels
+
+
+def relu(x):
+    """max(x, 0) elementwise, float64; NaN stays NaN (as torch.relu)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.maximum(x, 0.0)
+
+
+def softmax(x, axis=-1):
+    """exp(x - max) / sum(exp(x - max)) along ``axis`` (stable for logits in the
+    thousands); the sum runs in index order, one row at a time."""
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim == 0:
+        raise ValueError("softmax: expected at least one dimension, got a scalar")
+    moved = np.moveaxis(a, axis, -1)
+    rows = np.ascontiguousarray(moved.reshape(-1, moved.shape[-1]))
+    out = kernels.softmax(rows, np.empty_like(rows))
+    return np.moveaxis(out.reshape(moved.shape), -1, axis)

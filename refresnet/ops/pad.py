@@ -1,0 +1,20 @@
+"""zero_pad2d: explicit zero padding (Keras ZeroPadding2D)."""
+
+import numpy as np
+
+from ._common import as_nchw, explicit_padding
+
+
+def zero_pad2d(x, padding):
+    """Pad H and W of an NCHW array with zeros.
+
+    ``padding``: int, (ph, pw), or ((top, bottom), (left, right)); "valid" is no
+    padding. Zeros, not -inf: this is what Keras's ZeroPadding2D inserts before
+    pool1_pool, and it matters in ResNetV2 where the padded values can be negative.
+    """
+    x = as_nchw(x)
+    t, b, l, r = explicit_padding(padding, name="padding")
+    N, C, H, W = x.shape
+    out = np.zeros((N, C, H + t + b, W + l + r), dtype=np.float64)
+    out[:, :, t : t + H, l : l + W] = x
+    return out
