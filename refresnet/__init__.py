@@ -1,8 +1,10 @@
 """refresnet: the float64 ground truth for torchvision and Keras ResNets."""
 
 from . import ops
+from .archs import ARCHS, Arch, get_arch
 from .errors import ArchitectureError, LoadError
+from .model import Model, build
 
 __version__ = "0.1.0"
 
-__all__ = ["ops", "LoadError", "ArchitectureError", "__version__"]
+__all__ = ["ops", "ARCHS", "Arch", "get_arch", "Model", "build", "LoadError", "ArchitectureError", "__version__"]

@@ -1,0 +1,113 @@
+"""The model object: a built graph that runs in float64 and can show every layer."""
+
+from collections import OrderedDict
+
+import numpy as np
+
+from .graph import build_graph
+from .archs import get_arch
+
+
+class Model:
+    """A ResNet from the architecture table with its weights, computing in float64.
+
+    ``model(x)`` takes what the source framework's model takes (torchvision: NCHW;
+    Keras: NHWC, already preprocessed) and returns what it returns (torchvision:
+    logits; Keras: softmax probabilities with the top, else the feature map or the
+    pooled features). ``model.trace(x)`` returns every named layer's output.
+    """
+
+    def __init__(self, arch, weights, include_top=None, pooling=None, path=None, source=None):
+        self.arch = get_arch(arch)
+        self.path = path
+        self.source = source  # e.g. "torch zip", "keras .weights.h5"
+        self.nodes, info = build_graph(self.arch, weights, include_top=include_top, pooling=pooling, path=path)
+        self.include_top = info["include_top"]
+        self.pooling = info["pooling"]
+        self.num_classes = info["num_classes"]
+        self._output = info["output"]
+        self._last_use = self._last_uses()
+
+    # ------------------------------------------------------------ running
+    def _last_uses(self):
+        last = {}
+        for i, node in enumerate(self.nodes):
+            for src in node.inputs:
+                last[src] = i
+        last[self._output] = len(self.nodes)
+        return last
+
+    def _to_internal(self, x):
+        a = np.asarray(x)
+        if a.dtype.kind not in "fiub":
+            raise ValueError(f"input: expected a numeric array, got dtype {a.dtype}")
+        if a.ndim == 3:
+            raise ValueError(
+                f"input: expected a batch ({'N, C, H, W' if self.arch.layout == 'NCHW' else 'N, H, W, C'}), "
+                f"got shape {a.shape}; add a batch axis with x[None]"
+            )
+        if a.ndim != 4:
+            raise ValueError(f"input: expected a 4-D {self.arch.layout} batch, got shape {a.shape}")
+        if self.arch.layout == "NHWC":
+            a = a.transpose(0, 3, 1, 2)
+        if a.shape[1] != 3:
+            raise ValueError(f"input: expected 3 channels in {self.arch.layout} layout, got shape {np.shape(x)}")
+        return np.ascontiguousarray(a, dtype=np.float64)
+
+    def _to_external(self, a):
+        if self.arch.layout == "NHWC" and a.ndim == 4:
+            return np.ascontiguousarray(a.transpose(0, 2, 3, 1))
+        return a
+
+    def _run(self, x, keep_all):
+        env = {"input": self._to_internal(x)}
+        traced = OrderedDict()
+        for i, node in enumerate(self.nodes):
+            if node.fn is None:
+                env[node.name] = env[node.inputs[0]]
+            else:
+                try:
+                    env[node.name] = node.fn(*(env[s] for s in node.inputs), **node.kwargs)
+                except ValueError as err:
+                    raise ValueError(f"{self.arch.name}: layer {node.name}: {err} (input shape {np.shape(x)})") from None
+            if keep_all and not node.name.startswith("~"):
+                traced[node.name] = env[node.name]
+            if not keep_all:
+                for src in node.inputs:
+                    if self._last_use.get(src) == i:
+                        del env[src]
+        return env[self._output], traced
+
+    def __call__(self, x):
+        out, _ = self._run(x, keep_all=False)
+        return self._to_external(out)
+
+    def trace(self, x):
+        """OrderedDict {framework layer name: output} in execution order, in the
+        framework's layout (NCHW for torchvision, NHWC for Keras) and shapes."""
+        _, traced = self._run(x, keep_all=True)
+        return OrderedDict((k, self._to_external(v)) for k, v in traced.items())
+
+    # ------------------------------------------------------------ describing
+    def layer_names(self):
+        return [n.name for n in self.nodes if not n.name.startswith("~")]
+
+    def parameter_count(self):
+        total = 0
+        for node in self.nodes:
+            for k, v in node.kwargs.items():
+                if isinstance(v, np.ndarray) and k in ("w", "bias", "b", "gamma", "beta", "mean", "var"):
+                    total += v.size
+        return total
+
+    def __repr__(self):
+        head = "top" if self.include_top else f"no top, pooling={self.pooling}"
+        classes = f", {self.num_classes} classes" if self.num_classes else ""
+        src = f", from {self.path}" if self.path else ""
+        return f"<refresnet.Model {self.arch.name} ({head}{classes}){src}: {self.arch.describe()}>"
+
+
+def build(arch, weights, include_top=None, pooling=None):
+    """A Model of `arch` (a name from refresnet.ARCHS) from a weight dict in that
+    architecture's naming (torchvision state_dict keys; Keras "layer/kernel" ...)."""
+    return Model(arch, weights, include_top=include_top, pooling=pooling)

@@ -1,0 +1,99 @@
+"""Taking a model's tensors out of a weight dict by name, checking each shape.
+
+Each naming scheme states how a layer's tensors are keyed and laid out in the
+file; the builder asks for a layer by name and gets float64 arrays in
+refresnet's internal layout (torch's: conv (out, in/groups, kh, kw), linear (out, in)).
+"""
+
+import numpy as np
+
+from .errors import LoadError
+
+# Tensors a file may hold that inference does not use.
+IGNORED_SUFFIXES = (".num_batches_tracked",)
+
+
+class Params:
+    """Hands out a weight dict's tensors to the builder and remembers which were used.
+
+    ``naming``: "torchvision" ({layer}.weight, {layer}.running_mean, ...) or
+    "keras"/"keras-old" ({layer}/kernel (kh, kw, in, out), {layer}/gamma, ...).
+    """
+
+    def __init__(self, weights, naming, path=None):
+        self.weights = weights
+        self.naming = naming
+        self.path = path
+        self.used = set()
+
+    def _take(self, key, shape, convert=None):
+        if key not in self.weights:
+            raise LoadError(self.path, f"missing (expected shape {tuple(shape)})", tensor=key)
+        raw = np.asarray(self.weights[key])
+        if raw.dtype.kind != "f":
+            raise LoadError(self.path, f"expected floating-point values, found dtype {raw.dtype}", tensor=key)
+        arr = raw.astype(np.float64)
+        if convert is not None and arr.ndim == len(shape):
+            arr = convert(arr)
+        if arr.shape != tuple(shape):
+            found = raw.shape if convert is None else f"{raw.shape} (as stored)"
+            raise LoadError(self.path, f"expected shape {tuple(shape)}, found {found}", tensor=key)
+        self.used.add(key)
+        return np.ascontiguousarray(arr)
+
+    def conv(self, layer, out, cin, k, bias):
+        """(weight (out, cin, k, k), bias (out,) or None)."""
+        if self.naming == "torchvision":
+            w = self._take(f"{layer}.weight", (out, cin, k, k))
+            b = self._take(f"{layer}.bias", (out,)) if bias else None
+        else:
+            # Keras Conv2D kernel is (kh, kw, in, out); both cross-correlate, so a
+            # transpose is the whole conversion (no flip).
+            w = self._take(f"{layer}/kernel", (out, cin, k, k), lambda a: a.transpose(3, 2, 0, 1))
+            b = self._take(f"{layer}/bias", (out,)) if bias else None
+        return w, b
+
+    def bn(self, layer, channels):
+        """(mean, var, gamma, beta), each (channels,)."""
+        if self.naming == "torchvision":
+            keys = ("running_mean", "running_var", "weight", "bias")
+            sep = "."
+        else:
+            keys = ("moving_mean", "moving_variance", "gamma", "beta")
+            sep = "/"
+        return tuple(self._take(f"{layer}{sep}{k}", (channels,)) for k in keys)
+
+    def dense(self, layer, cin):
+        """(weight (classes, cin), bias (classes,)); the class count comes from the file."""
+        key = f"{layer}.weight" if self.naming == "torchvision" else f"{layer}/kernel"
+        if key not in self.weights:
+            raise LoadError(self.path, f"missing (expected shape (classes, {cin}))", tensor=key)
+        shape = np.shape(self.weights[key])
+        if len(shape) != 2:
+            raise LoadError(self.path, f"expected a 2-D weight, found shape {shape}", tensor=key)
+        if self.naming == "torchvision":
+            classes = shape[0]
+            w = self._take(key, (classes, cin))
+            b = self._take(f"{layer}.bias", (classes,))
+        else:
+            classes = shape[1]
+            w = self._take(key, (classes, cin), lambda a: a.T)
+            b = self._take(f"{layer}/bias", (classes,))
+        return w, b
+
+    def has(self, layer):
+        prefix = layer + ("." if self.naming == "torchvision" else "/")
+        return any(k.startswith(prefix) for k in self.weights)
+
+    def unused(self):
+        return sorted(k for k in self.weights if k not in self.used and not k.endswith(IGNORED_SUFFIXES))
+
+    def check_all_used(self):
+        extra = self.unused()
+        if extra:
+            more = f" and {len(extra) - 5} more" if len(extra) > 5 else ""
+            raise LoadError(
+                self.path,
+                f"unexpected tensor(s) for this architecture: {', '.join(extra[:5])}{more}",
+                tensor=extra[0],
+            )
