@@ -1,0 +1,74 @@
+"""Which row of the architecture table a weight dict belongs to, from names and shapes."""
+
+import re
+
+from .archs import ARCHS
+from .errors import LoadError
+
+
+def _depths(keys, pattern):
+    """Blocks per stage from keys matching `pattern` (groups: stage, block)."""
+    blocks = {}
+    for k in keys:
+        m = pattern.match(k)
+        if m:
+            stage, block = m.group(1), m.group(2)
+            blocks.setdefault(stage, set()).add(block)
+    return blocks
+
+
+def naming_of(weights):
+    """'torchvision', 'keras' or 'keras-old', from the tensor names; None if none fits."""
+    keys = weights.keys()
+    if "conv1.weight" in keys or any(k.startswith("layer1.0.") for k in keys):
+        return "torchvision"
+    if any(k.startswith("conv1_conv/") for k in keys) or any(k.startswith("conv2_block1_") for k in keys):
+        return "keras"
+    if any(k.startswith("res2a_branch2a/") for k in keys) or any(k.startswith("bn_conv1/") for k in keys):
+        return "keras-old"
+    return None
+
+
+def _match(path, naming, **want):
+    for arch in ARCHS.values():
+        if arch.naming == naming and all(getattr(arch, k) == v for k, v in want.items()):
+            return arch
+    found = ", ".join(f"{k}={v}" for k, v in want.items())
+    known = ", ".join(a.name for a in ARCHS.values() if a.naming == naming)
+    raise LoadError(path, f"not a ResNet refresnet knows ({found}); known {naming} architectures: {known}")
+
+
+def detect_arch(weights, path=None):
+    """The Arch row for a weight dict, or LoadError saying what was found instead."""
+    naming = naming_of(weights)
+    if naming is None:
+        sample = ", ".join(sorted(weights)[:5]) or "no tensors at all"
+        raise LoadError(
+            path,
+            "not a ResNet weight file: found neither torchvision names (conv1.weight, layer1.0.conv1.weight) "
+            f"nor Keras names (conv1_conv, conv2_block1_1_conv, res2a_branch2a); first names: {sample}",
+        )
+    keys = list(weights)
+    if naming == "torchvision":
+        blocks = _depths(keys, re.compile(r"layer([1-4])\.(\d+)\."))
+        depths = tuple(len(blocks.get(str(s), ())) for s in range(1, 5))
+        bottleneck = any(k.startswith("layer1.0.conv3.") for k in keys)
+        groups, per_group = 1, 64
+        key = "layer1.0.conv2.weight"
+        if bottleneck and key in weights:
+            out_ch, in_per_group = weights[key].shape[:2]
+            if in_per_group == 0 or out_ch % in_per_group:
+                raise LoadError(path, f"cannot read the group count from shape {weights[key].shape}", tensor=key)
+            groups = out_ch // in_per_group
+            # torchvision: width = int(64 * width_per_group / 64) * groups in layer1
+            per_group = in_per_group
+        return _match(path, naming, block="bottleneck" if bottleneck else "basic", depths=depths,
+                      groups=groups, width_per_group=per_group)
+    if naming == "keras":
+        blocks = _depths(keys, re.compile(r"conv([2-5])_block(\d+)_"))
+        depths = tuple(len(blocks.get(str(s), ())) for s in range(2, 6))
+        preact = any("_preact_bn/" in k for k in keys)
+        return _match(path, naming, block="preact" if preact else "bottleneck", depths=depths)
+    blocks = _depths(keys, re.compile(r"(?:res|bn)([2-5])([a-z])_branch"))
+    depths = tuple(len(blocks.get(str(s), ())) for s in range(2, 6))
+    return _match(path, naming, depths=depths)

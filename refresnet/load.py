@@ -1,0 +1,84 @@
+"""refresnet.load: any supported weight file -> Model, detecting format and architecture."""
+
+import os
+import struct
+import zipfile
+
+from .archs import get_arch
+from .detect import detect_arch
+from .errors import LoadError
+from .model import Model
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_ZIP_SIGNATURE = b"PK\x03\x04"
+
+
+def sniff_format(path):
+    """'torch-zip', 'torch-legacy', 'torch-tar', 'safetensors', 'keras-zip' or 'hdf5',
+    from the file's first bytes (never from its name)."""
+    if not os.path.exists(path):
+        raise LoadError(path, "no such file")
+    if os.path.isdir(path):
+        raise LoadError(path, "is a directory, not a weight file")
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if not head:
+        raise LoadError(path, "empty file")
+    if head.startswith(_HDF5_SIGNATURE):
+        return "hdf5"
+    if head.startswith(_ZIP_SIGNATURE):
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+        except (zipfile.BadZipFile, OSError, ValueError) as err:
+            raise LoadError(path, f"damaged or truncated zip archive ({err})") from None
+        if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+            return "torch-zip"
+        if "model.weights.h5" in names:
+            return "keras-zip"
+        raise LoadError(path, "zip archive holding neither a torch data.pkl nor a Keras model.weights.h5")
+    if len(head) >= 262 and head[257:262] == b"ustar":
+        return "torch-tar"
+    if head[:1] == b"\x80":
+        return "torch-legacy"
+    if len(head) >= 9 and head[8:9] == b"{":
+        (n,) = struct.unpack("<Q", head[:8])
+        if n > 0:
+            return "safetensors"
+    raise LoadError(
+        path,
+        "not a recognised weight file: expected a torch.save file (.pth/.pt), .safetensors, "
+        "a Keras .h5/.weights.h5, or a .keras archive",
+    )
+
+
+def read_weights(path):
+    """(flat weight dict in the file's own naming, format name, extra info dict)."""
+    fmt = sniff_format(path)
+    if fmt.startswith("torch"):
+        from .formats.torch_file import extract_state_dict, read_torch_file
+
+        return extract_state_dict(read_torch_file(path), path), fmt, {}
+    if fmt == "safetensors":
+        from .formats.safetensors_file import read_safetensors
+
+        return read_safetensors(path), fmt, {}
+    from .formats.keras_file import read_keras_file
+
+    kw = read_keras_file(path)
+    return dict(kw.weights), kw.format, {"keras": kw}
+
+
+def load(path, arch=None, include_top=None, pooling=None):
+    """Load a weight file as a Model.
+
+    Format (torch zip / legacy / tar, safetensors, Keras legacy .h5, .weights.h5,
+    .keras) is detected from the bytes, the architecture from the tensor names and
+    shapes; ``arch=`` (a name from refresnet.ARCHS) overrides the detection.
+    ``include_top``: None = as the file has it. ``pooling`` (Keras without top):
+    None, "avg" or "max". Every problem raises refresnet.LoadError naming the file.
+    """
+    path = os.fspath(path)
+    weights, fmt, info = read_weights(path)
+    row = get_arch(arch) if arch is not None else detect_arch(weights, path)
+    return Model(row, weights, include_top=include_top, pooling=pooling, path=path, source=fmt)
