@@ -190,6 +190,10 @@ def build_graph(arch, weights, include_top=None, pooling=None, path=None):
     have a classifier. Returns (nodes, info) with info = dict(include_top,
     pooling, num_classes, output)."""
     p = Params(weights, arch.naming, path)
+    return _build_with(arch, p, include_top, pooling)
+
+
+def _build_with(arch, p, include_top=None, pooling=None):
     e = _Emitter(arch, p)
     stem = _STEM_NAMES[arch.naming]
     head = _HEAD_NAMES[arch.naming]

@@ -92,13 +92,17 @@ class Model:
     def layer_names(self):
         return [n.name for n in self.nodes if not n.name.startswith("~")]
 
-    def parameter_count(self):
-        total = 0
-        for node in self.nodes:
-            for k, v in node.kwargs.items():
-                if isinstance(v, np.ndarray) and k in ("w", "bias", "b", "gamma", "beta", "mean", "var"):
-                    total += v.size
-        return total
+    def parameter_count(self, bn_statistics=None):
+        """Number of weights, counted as the source framework counts them:
+        torchvision's sum of parameters() leaves out the BN running statistics,
+        Keras's count_params() includes the moving statistics. ``bn_statistics``
+        overrides that choice."""
+        if bn_statistics is None:
+            bn_statistics = self.arch.framework == "keras"
+        kinds = ("w", "bias", "b", "gamma", "beta") + (("mean", "var") if bn_statistics else ())
+        return sum(
+            v.size for node in self.nodes for k, v in node.kwargs.items() if k in kinds and isinstance(v, np.ndarray)
+        )
 
     def __repr__(self):
         head = "top" if self.include_top else f"no top, pooling={self.pooling}"

@@ -1,0 +1,103 @@
+"""Deterministic seeded weights for any architecture, with realistic BN statistics.
+
+For running the whole pipeline without a download (``synthetic:ARCH[:SEED]``) and
+for checking the table's shapes. The values mean nothing; the BN statistics are
+those of the network's own activations on a seeded image batch, so activations
+stay O(1) at every depth, like a trained network's.
+"""
+
+import numpy as np
+
+from .archs import get_arch
+from .params import Params
+
+
+class _SyntheticParams(Params):
+    """Params that create each requested tensor (in the file's layout) from a seed."""
+
+    def __init__(self, naming, seed, num_classes):
+        super().__init__({}, naming)
+        self.seed = seed
+        self.num_classes = num_classes
+        self.count = 0
+
+    def _generate(self, key, file_shape):
+        rng = np.random.default_rng([self.seed, self.count])
+        self.count += 1
+        leaf = key.replace("/", ".").rsplit(".", 1)[-1]
+        if leaf in ("running_var", "moving_variance"):
+            return np.ones(file_shape)
+        if leaf in ("running_mean", "moving_mean"):
+            return np.zeros(file_shape)
+        if len(file_shape) == 4:
+            # He-normal over fan-out, as torchvision initialises its convs.
+            out_ch = file_shape[0] if self.naming == "torchvision" else file_shape[3]
+            fan_out = out_ch * file_shape[-1 if self.naming == "torchvision" else 0] ** 2
+            return rng.normal(0.0, np.sqrt(2.0 / fan_out), file_shape)
+        if len(file_shape) == 2:
+            fan_in = file_shape[1] if self.naming == "torchvision" else file_shape[0]
+            return rng.normal(0.0, 1.0 / np.sqrt(fan_in), file_shape)
+        if leaf in ("weight", "gamma"):
+            return rng.uniform(0.5, 1.5, file_shape)
+        return rng.normal(0.0, 0.1, file_shape)
+
+    def _take(self, key, shape, convert=None):
+        if key not in self.weights:
+            file_shape = tuple(shape)
+            if convert is not None and len(shape) == 4:
+                file_shape = (shape[2], shape[3], shape[1], shape[0])
+            elif convert is not None and len(shape) == 2:
+                file_shape = (shape[1], shape[0])
+            self.weights[key] = self._generate(key, file_shape)
+        return super()._take(key, shape, convert)
+
+    def dense(self, layer, cin):
+        key = f"{layer}.weight" if self.naming == "torchvision" else f"{layer}/kernel"
+        if key not in self.weights:
+            shape = (self.num_classes, cin) if self.naming == "torchvision" else (cin, self.num_classes)
+            self.weights[key] = self._generate(key, shape)
+        return super().dense(layer, cin)
+
+    def has(self, layer):
+        return self.num_classes is not None
+
+
+def synthetic_weights(arch, seed=0, num_classes=1000, calibrate=True, size=64):
+    """A weight dict for `arch` in its own naming and layout (torchvision state_dict
+    keys, or Keras "layer/kernel" ...), seeded; with ``calibrate`` each BN's
+    mean/variance are the batch statistics of its input on a seeded batch of
+    4 images of size x size, computed layer by layer in order (what a framework's
+    train-mode pass with momentum None records)."""
+    from . import graph
+
+    row = get_arch(arch)
+    params = _SyntheticParams(row.naming, seed, num_classes)
+    nodes, info = graph._build_with(row, params, include_top=num_classes is not None)
+    if calibrate:
+        _calibrate(nodes, params, row, seed, size)
+    return params.weights
+
+
+def _calibrate(nodes, params, row, seed, size):
+    from . import ops
+
+    rng = np.random.default_rng([seed, 2**31])
+    # Smooth image-like input in the scale of the family's preprocessing output.
+    coarse = rng.normal(0.0, 1.0, (4, 3, size // 8 + 1, size // 8 + 1))
+    x = np.repeat(np.repeat(coarse, 8, axis=2), 8, axis=3)[:, :, :size, :size]
+    if row.framework == "keras" and row.block != "preact":
+        x = x * 60.0  # caffe preprocessing: BGR minus the ImageNet mean, 0..255 scale
+    env = {"input": np.ascontiguousarray(x)}
+    sep = "." if row.naming == "torchvision" else "/"
+    names = ("running_mean", "running_var") if row.naming == "torchvision" else ("moving_mean", "moving_variance")
+    for node in nodes:
+        args = [env[s] for s in node.inputs]
+        if node.fn is ops.batch_norm:
+            a = args[0]
+            mean = a.mean(axis=(0, 2, 3))
+            var = a.var(axis=(0, 2, 3))
+            node.kwargs["mean"][:] = mean
+            node.kwargs["var"][:] = var
+            params.weights[f"{node.name}{sep}{names[0]}"][...] = mean
+            params.weights[f"{node.name}{sep}{names[1]}"][...] = var
+        env[node.name] = args[0] if node.fn is None else node.fn(*args, **node.kwargs)

@@ -1,0 +1,123 @@
+"""The architecture table against facts published by torchvision and Keras."""
+
+import numpy as np
+import pytest
+
+import functools
+
+import refresnet
+from refresnet import synthetic
+
+
+@functools.lru_cache(maxsize=None)
+def _weights(name):
+    return synthetic.synthetic_weights(name, seed=0, calibrate=False)
+
+
+def synthetic_weights(name, seed=0, calibrate=False):
+    # uncalibrated weights are enough for shapes and counts; cached, the big nets take seconds
+    return _weights(name)
+
+# Parameter counts as torchvision's docs/metadata give them (_meta "num_params")
+# and as Keras's count_params() reports them (RESNET_FACTS.md sections 1 and 2).
+PUBLISHED_PARAMS = {
+    "resnet18": 11_689_512,
+    "resnet34": 21_797_672,
+    "resnet50": 25_557_032,
+    "resnet101": 44_549_160,
+    "resnet152": 60_192_808,
+    "resnext50_32x4d": 25_028_904,
+    "resnext101_32x8d": 88_791_336,
+    "resnext101_64x4d": 83_455_272,
+    "wide_resnet50_2": 68_883_240,
+    "wide_resnet101_2": 126_886_696,
+    "keras_resnet50": 25_636_712,
+    "keras_resnet101": 44_707_176,
+    "keras_resnet152": 60_419_944,
+    "keras_resnet50v2": 25_613_800,
+    "keras_resnet101v2": 44_675_560,
+    "keras_resnet152v2": 60_380_648,
+    "keras_resnet50_old": 25_636_712,
+}
+
+# torchvision's state_dict sizes (keys, of which num_batches_tracked), RESNET_FACTS.md §1.
+TORCHVISION_KEYS = {"resnet18": (122, 20), "resnet34": (218, 36), "resnet50": (320, 53), "resnet101": (626, 104), "resnet152": (932, 155)}
+
+
+def test_table_covers_every_published_architecture():
+    assert set(PUBLISHED_PARAMS) == set(refresnet.ARCHS)
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_PARAMS))
+def test_parameter_count_matches_the_framework(name):
+    model = refresnet.build(name, synthetic_weights(name, seed=0, calibrate=False))
+    assert model.parameter_count() == PUBLISHED_PARAMS[name]
+
+
+@pytest.mark.parametrize("name", sorted(TORCHVISION_KEYS))
+def test_torchvision_state_dict_key_count(name):
+    weights = synthetic_weights(name, seed=0, calibrate=False)
+    keys, counters = TORCHVISION_KEYS[name]
+    # synthetic weights carry no num_batches_tracked (optional, unused at inference)
+    assert len(weights) == keys - counters
+
+
+@pytest.mark.parametrize(
+    "name, key, shape",
+    [
+        # RESNET_FACTS.md §1: layer2.0.conv2.weight shapes, verified in torchvision
+        ("resnet50", "layer2.0.conv2.weight", (128, 128, 3, 3)),
+        ("resnext50_32x4d", "layer2.0.conv2.weight", (256, 8, 3, 3)),
+        ("resnext101_32x8d", "layer2.0.conv2.weight", (512, 16, 3, 3)),
+        ("resnext101_64x4d", "layer2.0.conv2.weight", (512, 8, 3, 3)),
+        ("wide_resnet50_2", "layer2.0.conv2.weight", (256, 256, 3, 3)),
+        ("resnet50", "fc.weight", (1000, 2048)),
+        ("resnet18", "fc.weight", (1000, 512)),
+        ("keras_resnet50", "conv1_conv/kernel", (7, 7, 3, 64)),
+        ("keras_resnet50", "predictions/kernel", (2048, 1000)),
+        ("keras_resnet50_old", "res2a_branch2a/kernel", (1, 1, 64, 64)),
+    ],
+)
+def test_tensor_shapes_match_the_frameworks(name, key, shape):
+    assert synthetic_weights(name, seed=0, calibrate=False)[key].shape == shape
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_PARAMS))
+def test_detection_finds_the_row_from_names_and_shapes(name):
+    from refresnet.detect import detect_arch
+
+    assert detect_arch(synthetic_weights(name, seed=0, calibrate=False)).name == name
+
+
+@pytest.mark.parametrize(
+    "name, size, shapes",
+    [
+        # torchvision at 224: 112 after conv1, 56 after maxpool, then 56/28/14/7 (RESNET_FACTS §1)
+        ("resnet50", (224, 224), {"conv1": (1, 64, 112, 112), "maxpool": (1, 64, 56, 56), "layer1": (1, 256, 56, 56),
+                                  "layer2": (1, 512, 28, 28), "layer3": (1, 1024, 14, 14), "layer4": (1, 2048, 7, 7),
+                                  "avgpool": (1, 2048, 1, 1), "fc": (1, 1000)}),
+        # floor rule: out = floor((H + 2p - k)/s) + 1 -> 113 -> 57 after the max pool
+        ("resnet18", (225, 193), {"conv1": (1, 64, 113, 97), "maxpool": (1, 64, 57, 49), "layer4": (1, 512, 8, 7)}),
+        # Keras V2: stride in the last block of conv2..4, none in conv5: 56 -> 28 -> 14 -> 7 -> 7
+        ("keras_resnet50v2", (224, 224), {"conv2_block3_out": (1, 28, 28, 256), "conv4_block6_out": (1, 7, 7, 1024),
+                                          "conv5_block3_out": (1, 7, 7, 2048), "predictions": (1, 1000)}),
+    ],
+)
+def test_activation_shapes(name, size, shapes):
+    model = refresnet.build(name, synthetic_weights(name, seed=0, calibrate=False))
+    h, w = size
+    x = np.zeros((1, 3, h, w) if model.arch.layout == "NCHW" else (1, h, w, 3))
+    trace = model.trace(x)
+    for layer, shape in shapes.items():
+        assert trace[layer].shape == shape, layer
+
+
+def test_unknown_architecture_lists_the_valid_names():
+    with pytest.raises(refresnet.ArchitectureError, match="resnet51.*expected one of.*resnet18.*wide_resnet101_2"):
+        refresnet.get_arch("resnet51")
+
+
+def test_describe_is_built_from_the_row():
+    assert "stride on the 3x3 (v1.5)" in refresnet.ARCHS["resnet50"].describe()
+    assert "BN eps 0.001" in refresnet.ARCHS["keras_resnet50_old"].describe()
+    assert "zero-padded stem pool" in refresnet.ARCHS["keras_resnet50v2"].describe()

@@ -1,0 +1,51 @@
+"""Compilation flags and exactness of the numba kernels."""
+
+import inspect
+
+import numpy as np
+import pytest
+
+import refresnet.kernels as K
+from refresnet.kernels import _jit
+
+
+def _dispatchers():
+    for name in K.__all__:
+        fn = getattr(K, name)
+        assert hasattr(fn, "targetoptions"), f"{name} is not a numba dispatcher"
+        yield name, fn
+
+
+def test_no_kernel_uses_fastmath_and_every_kernel_is_cached():
+    # fastmath would let LLVM reassociate sums, making results depend on vector width.
+    for name, fn in _dispatchers():
+        assert fn.targetoptions.get("fastmath") in (False, None), name
+        assert fn._cache.__class__.__name__ != "NullCache", f"{name} is not cached"
+
+
+def test_flags_are_stated_once():
+    assert _jit.FLAGS["fastmath"] is False and _jit.FLAGS["cache"] is True
+
+
+def test_no_top_level_kernels_package_is_importable_outside_the_repository(tmp_path):
+    # setup.cfg maps kernels/ to refresnet.kernels; a plain "kernels" in site-packages
+    # would shadow or be shadowed by other projects' modules of that name.
+    import subprocess
+    import sys
+
+    probe = "import importlib.util, refresnet.kernels; print(importlib.util.find_spec('kernels') is None)"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+    assert K.__name__ == "refresnet.kernels"
+
+
+def test_im2col_is_an_exact_copy_with_zeros_in_the_padding():
+    x = np.arange(2 * 4 * 5, dtype=np.float64).reshape(2, 4, 5)
+    cols = np.full((2 * 3 * 3, 2 * 3), np.nan)
+    K.im2col(x, 3, 3, 2, 2, 1, 1, 1, 1, 2, 3, cols)
+    # channel 1, tap (0, 0): rows start at -1 (padding), columns at -1, 1, 3
+    row = (1 * 3 + 0) * 3 + 0
+    assert cols[row].tolist() == [0.0, 0.0, 0.0, 0.0, x[1, 1, 1], x[1, 1, 3]]
+    # centre tap of channel 0 reads x[0, 2*oy, 2*ox]
+    row = (0 * 3 + 1) * 3 + 1
+    assert cols[row].tolist() == [x[0, 0, 0], x[0, 0, 2], x[0, 0, 4], x[0, 2, 0], x[0, 2, 2], x[0, 2, 4]]
