@@ -5,8 +5,8 @@ Rules every kernel here keeps (tests/test_kernels.py checks the flags):
   contiguity first (``refresnet.ops``);
 - ``fastmath=False``: no reassociation, so each output is summed in the order the
   loop states;
-- ``prange`` only over independent outputs, so an output's bits do not depend on
-  the number of threads or on the other images in the batch;
+- each output is computed by one loop iteration in a stated order, so its bits
+  do not depend on the number of threads or on the other images in the batch;
 - ``cache=True``, so a second process does not recompile.
 """
 

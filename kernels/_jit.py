@@ -4,7 +4,12 @@ import numba
 
 # fastmath=False keeps IEEE semantics and the written summation order;
 # cache=True stores the machine code beside the module (or in NUMBA_CACHE_DIR).
+#
+# The kernels are serial. The convolutions' GEMMs run in NumPy's BLAS, whose worker
+# threads keep spinning for a while after each call; numba threads started right
+# after them fought those workers for the cores and made batch norm 10x slower
+# here (2-core machine, OpenBLAS 0.3.31). Parallelism across images and GEMM
+# blocks is arranged by the caller instead.
 FLAGS = dict(fastmath=False, cache=True)
 
 jit = numba.njit(**FLAGS)
-pjit = numba.njit(parallel=True, **FLAGS)

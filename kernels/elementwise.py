@@ -2,19 +2,18 @@
 
 import math
 
-from numba import prange
 
-from ._jit import pjit
+from ._jit import jit
 
 
-@pjit
+@jit
 def batch_norm(x, mean, var, gamma, beta, eps, relu, out):
     """out = (x - mean) / sqrt(var + eps) * gamma + beta per channel (dim 1), in
     that order of operations (torch.nn.functional.batch_norm's definition), then
     max(out, 0) when ``relu``. ``x`` and ``out`` are (N, C, M) views; ``out`` may
     be ``x``."""
     N, C, M = x.shape
-    for nc in prange(N * C):
+    for nc in range(N * C):
         n = nc // C
         c = nc - n * C
         m = mean[c]
@@ -29,7 +28,7 @@ def batch_norm(x, mean, var, gamma, beta, eps, relu, out):
     return out
 
 
-@pjit
+@jit
 def linear(x, w, b, out):
     """out[n, o] = (sum_i x[n, i] * w[o, i], summed in order of i) + b[o].
 
@@ -37,7 +36,7 @@ def linear(x, w, b, out):
     many rows the batch has (BLAS picks gemv or gemm kernels by shape)."""
     N, I = x.shape
     O = w.shape[0]
-    for no in prange(N * O):
+    for no in range(N * O):
         n = no // O
         o = no - n * O
         s = 0.0
@@ -47,12 +46,12 @@ def linear(x, w, b, out):
     return out
 
 
-@pjit
+@jit
 def softmax(x, out):
     """Row-wise softmax of a 2-D array: exp(x - max) / sum(exp(x - max)), the sum
     taken left to right. Subtracting the row max keeps logits in the thousands finite."""
     N, K = x.shape
-    for n in prange(N):
+    for n in range(N):
         m = -math.inf
         for k in range(K):
             if x[n, k] > m:

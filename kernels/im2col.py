@@ -1,11 +1,10 @@
 """im2col for one NCHW image, so that a convolution becomes one GEMM per group."""
 
-from numba import prange
 
-from ._jit import pjit
+from ._jit import jit
 
 
-@pjit
+@jit
 def im2col(x, kh, kw, sh, sw, dh, dw, pad_top, pad_left, out_h, out_w, cols):
     """Unfold one image ``x`` (C, H, W) into ``cols`` (C*kh*kw, out_h*out_w).
 
@@ -17,7 +16,7 @@ def im2col(x, kh, kw, sh, sw, dh, dw, pad_top, pad_left, out_h, out_w, cols):
     so the result is exact.
     """
     C, H, W = x.shape
-    for c in prange(C):
+    for c in range(C):
         for i in range(kh):
             for j in range(kw):
                 row = (c * kh + i) * kw + j

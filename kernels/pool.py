@@ -2,12 +2,11 @@
 
 import math
 
-from numba import prange
 
-from ._jit import pjit
+from ._jit import jit
 
 
-@pjit
+@jit
 def max_pool2d(x, kh, kw, sh, sw, pad_top, pad_left, out):
     """out[n, c, oy, ox] = max of x over the window starting at
     (oy*sh - pad_top, ox*sw - pad_left); positions outside x are skipped, i.e.
@@ -15,7 +14,7 @@ def max_pool2d(x, kh, kw, sh, sw, pad_top, pad_left, out):
     does the same). Windows that contain no input position give -inf."""
     N, C, H, W = x.shape
     OH, OW = out.shape[2], out.shape[3]
-    for nc in prange(N * C):
+    for nc in range(N * C):
         n = nc // C
         c = nc - n * C
         for oy in range(OH):
@@ -42,7 +41,7 @@ def max_pool2d(x, kh, kw, sh, sw, pad_top, pad_left, out):
     return out
 
 
-@pjit
+@jit
 def avg_pool2d(x, kh, kw, sh, sw, pad_top, pad_left, pad_bottom, pad_right, count_include_pad, out):
     """torch.nn.AvgPool2d's arithmetic, with per-side padding.
 
@@ -53,7 +52,7 @@ def avg_pool2d(x, kh, kw, sh, sw, pad_top, pad_left, pad_bottom, pad_right, coun
     row by row, left to right."""
     N, C, H, W = x.shape
     OH, OW = out.shape[2], out.shape[3]
-    for nc in prange(N * C):
+    for nc in range(N * C):
         n = nc // C
         c = nc - n * C
         for oy in range(OH):
@@ -79,11 +78,11 @@ def avg_pool2d(x, kh, kw, sh, sw, pad_top, pad_left, pad_bottom, pad_right, coun
     return out
 
 
-@pjit
+@jit
 def global_avg_pool2d(x, out):
     """out[n, c] = (sum of x[n, c] in row-major order) / (H*W)."""
     N, C, H, W = x.shape
-    for nc in prange(N * C):
+    for nc in range(N * C):
         n = nc // C
         c = nc - n * C
         s = 0.0
@@ -94,11 +93,11 @@ def global_avg_pool2d(x, out):
     return out
 
 
-@pjit
+@jit
 def global_max_pool2d(x, out):
     """out[n, c] = max of x[n, c] (NaN propagates)."""
     N, C, H, W = x.shape
-    for nc in prange(N * C):
+    for nc in range(N * C):
         n = nc // C
         c = nc - n * C
         m = -math.inf
