@@ -37,10 +37,17 @@ class Arch:
     stage_strides: tuple = (1, 2, 2, 2)
     conv_bias: frozenset = frozenset()  # which convs carry a bias
     bn_eps: float = EPS_TORCH
+    stem_width: int = 64
     stem_kernel: int = 7
     stem_stride: int = 2
     stem_pad: int = 3
+    stem_pool: bool = True  # the CIFAR networks have no stem max pool
     pool_pad: int = 1
+    # The projection shortcut where shape changes: "B" 1x1 conv + BN (ImageNet
+    # ResNets, paper option B); "A" parameter-free: stride-2 subsampling and zero
+    # channels, half before and half after (paper option A for CIFAR, as the widely
+    # used PyTorch CIFAR implementation pads: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, p, p))).
+    shortcut: str = "B"
     # The stem max pool's padding value: torch pads implicitly with -inf; Keras
     # inserts ZeroPadding2D (zeros) before a 'valid' pool. After a ReLU (v1) the two
     # agree; in ResNetV2 the pool sees raw conv1 output and zeros can win
@@ -57,7 +64,12 @@ class Arch:
         stride = {"3x3": "stride on the 3x3 (v1.5)", "1x1": "stride on the first 1x1 (v1)", "last": "stride on the 3x3 of the last block (V2)"}[self.stride_at]
         bias = "no conv bias" if not self.conv_bias else ("conv biases" if self.conv_bias == ALL_CONVS else "biases on " + ", ".join(sorted(self.conv_bias)))
         pad = "-inf" if self.pool_pad_value == -math.inf else "zero"
-        return f"{self.framework} {self.name}: {self.block} blocks {list(self.depths)}, groups {self.groups}x{self.width_per_group}, {stride}, {bias}, BN eps {self.bn_eps:g}, {pad}-padded stem pool, {self.head}"
+        pool = f"{pad}-padded stem pool" if self.stem_pool else "no stem pool"
+        sc = "option A (zero-padding) shortcuts" if self.shortcut == "A" else "projection shortcuts"
+        return (
+            f"{self.framework} {self.name}: {self.block} blocks {list(self.depths)}, groups {self.groups}x{self.width_per_group}, "
+            f"{stride}, {bias}, BN eps {self.bn_eps:g}, {pool}, {sc}, {self.head}"
+        )
 
 
 def _tv(name, block, depths, groups=1, width_per_group=64):
@@ -107,6 +119,23 @@ ARCHS = {
         _keras_v1("keras_resnet50_old", (3, 4, 6, 3), naming="keras-old", bn_eps=EPS_KERAS_DEFAULT),
     ]
 }
+
+
+def _cifar(depth, shortcut):
+    n = (depth - 2) // 6
+    # He et al. 2015 section 4.2: 3x3 stem conv with 16 filters on 32x32 input, three
+    # stages of n basic blocks with 16/32/64 filters, global average pool, linear head.
+    return Arch(
+        name=f"cifar_resnet{depth}" + ("" if shortcut == "A" else "_b"), naming="cifar", block="basic",
+        depths=(n, n, n), widths=(16, 32, 64), stage_strides=(1, 2, 2), stem_width=16, stem_kernel=3,
+        stem_stride=1, stem_pad=1, stem_pool=False, shortcut=shortcut, framework="torch-cifar",
+    )
+
+
+for _depth in (20, 32, 44, 56, 110, 1202):
+    for _option in ("A", "B"):
+        _row = _cifar(_depth, _option)
+        ARCHS[_row.name] = _row
 
 
 def get_arch(name):

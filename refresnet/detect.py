@@ -21,6 +21,10 @@ def naming_of(weights):
     """'torchvision', 'keras' or 'keras-old', from the tensor names; None if none fits."""
     keys = weights.keys()
     if "conv1.weight" in keys or any(k.startswith("layer1.0.") for k in keys):
+        # The CIFAR networks: a 3x3 stem and three stages (He et al. 2015, section 4.2).
+        stem = weights.get("conv1.weight")
+        if stem is not None and tuple(stem.shape[2:]) == (3, 3) and not any(k.startswith("layer4.") for k in keys):
+            return "cifar"
         return "torchvision"
     if any(k.startswith("conv1_conv/") for k in keys) or any(k.startswith("conv2_block1_") for k in keys):
         return "keras"
@@ -64,6 +68,11 @@ def detect_arch(weights, path=None):
             per_group = in_per_group
         return _match(path, naming, block="bottleneck" if bottleneck else "basic", depths=depths,
                       groups=groups, width_per_group=per_group)
+    if naming == "cifar":
+        blocks = _depths(keys, re.compile(r"layer([1-3])\.(\d+)\."))
+        depths = tuple(len(blocks.get(str(s), ())) for s in range(1, 4))
+        projection = any(k.startswith(("layer2.0.shortcut.0.", "layer2.0.downsample.0.")) for k in keys)
+        return _match(path, naming, depths=depths, shortcut="B" if projection else "A")
     if naming == "keras":
         blocks = _depths(keys, re.compile(r"conv([2-5])_block(\d+)_"))
         depths = tuple(len(blocks.get(str(s), ())) for s in range(2, 6))

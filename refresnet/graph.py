@@ -11,6 +11,8 @@ residual add); an alias node (fn None) gives a second name to an existing output
 import math
 from typing import NamedTuple
 
+import numpy as np
+
 from . import ops
 from .archs import expansion, stage_width
 from .params import Params
@@ -29,6 +31,15 @@ def _add(a, b):
 
 def _relu(x):
     return ops.relu(x)
+
+
+def _option_a(x, stride, pad):
+    # Paper option A as the common PyTorch CIFAR code does it: subsample with stride
+    # 2 and append zero channels, `pad` before and `pad` after the input's channels.
+    y = x[:, :, ::stride, ::stride]
+    out = np.zeros((y.shape[0], y.shape[1] + 2 * pad, y.shape[2], y.shape[3]))
+    out[:, pad : pad + y.shape[1]] = y
+    return out
 
 
 def _subsample(x, stride):
@@ -64,8 +75,9 @@ class _Emitter:
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
-def _block_names(arch, stage, index, n_blocks):
+def _block_names(arch, stage, index, n_blocks, extra=None):
     """{role: name} for block `index` (0-based) of `stage` (0-based)."""
+    extra = extra or {}
     if arch.naming == "torchvision":
         p = f"layer{stage + 1}.{index}"
         calls = 2 if arch.block == "basic" else 3  # torchvision reuses one ReLU module per block
@@ -82,6 +94,21 @@ def _block_names(arch, stage, index, n_blocks):
             names.pop("act2")
         if index == n_blocks - 1:
             names["aliases"]["out"].append(f"layer{stage + 1}")
+        return names
+    if arch.naming == "cifar":
+        # PyTorch CIFAR code (e.g. resnet56-4bfd9763.th's): ReLUs are functional (not
+        # modules, so unnamed); every block has a `shortcut` module (identity, option
+        # A lambda or conv+BN), or torchvision-style `downsample` in other code.
+        p = f"layer{stage + 1}.{index}"
+        sc = extra.get("shortcut_name", "shortcut")
+        names = {
+            "conv1": f"{p}.conv1", "bn1": f"{p}.bn1", "act1": f"~{p}.relu1",
+            "conv2": f"{p}.conv2", "bn2": f"{p}.bn2",
+            "sc_conv": f"{p}.{sc}.0", "sc_bn": f"{p}.{sc}.1", "sc": f"{p}.{sc}",
+            "add": f"~{p}.add", "out": p, "aliases": {"sc_bn": [f"{p}.{sc}"]},
+        }
+        if index == n_blocks - 1:
+            names["aliases"]["out"] = [f"layer{stage + 1}"]
         return names
     if arch.naming == "keras":
         p = f"conv{stage + 2}_block{index + 1}"
@@ -113,12 +140,14 @@ _STEM_NAMES = {
     "torchvision": dict(pad=None, conv="conv1", bn="bn1", act="relu", pool_pad=None, pool="maxpool"),
     "keras": dict(pad="conv1_pad", conv="conv1_conv", bn="conv1_bn", act="conv1_relu", pool_pad="pool1_pad", pool="pool1_pool"),
     "keras-old": dict(pad="conv1_pad", conv="conv1", bn="bn_conv1", act="conv1_relu", pool_pad="pool1_pad", pool="pool1"),
+    "cifar": dict(pad=None, conv="conv1", bn="bn1", act="~relu", pool_pad=None, pool=None),
 }
 
 _HEAD_NAMES = {
     "torchvision": dict(avg="avgpool", fc="fc"),
     "keras": dict(avg="avg_pool", max="max_pool", fc="predictions", post_bn="post_bn", post_act="post_relu"),
     "keras-old": dict(avg="avg_pool", max="max_pool", fc="fc1000"),
+    "cifar": dict(avg="~avgpool", fc="linear"),
 }
 
 
@@ -155,11 +184,8 @@ def _emit_block(e, arch, names, x, cin, width, cout, stride, project):
         y = e.conv(names["conv3"], y, width, cout, 1, role="conv3")
         return named("out", e.node(names["out"], _add, (sc, y))), cout
 
-    if project:
-        sc = e.conv(names["sc_conv"], x, cin, cout, 1, stride=stride, role="shortcut")
-        sc = named("sc_bn", e.bn(names["sc_bn"], sc, cout))
-    else:
-        sc = x
+    # The main branch first, then the shortcut: torchvision calls downsample(x) after
+    # bn3 and the CIFAR code shortcut(x) after bn2, so their traces list them in that order.
     if arch.block == "basic":
         y = e.conv(names["conv1"], x, cin, width, 3, stride=stride, padding=1, role="conv1")
         y = e.bn(names["bn1"], y, width)
@@ -178,6 +204,15 @@ def _emit_block(e, arch, names, x, cin, width, cout, stride, project):
         y = e.node(names["act2"], _relu, (y,))
         y = e.conv(names["conv3"], y, width, cout, 1, role="conv3")
         y = e.bn(names["bn3"], y, cout)
+    if project and arch.shortcut == "A":
+        sc = e.node(names["sc"], _option_a, (x,), stride=stride, pad=(cout - cin) // 2)
+    elif project:
+        sc = e.conv(names["sc_conv"], x, cin, cout, 1, stride=stride, role="shortcut")
+        sc = named("sc_bn", e.bn(names["sc_bn"], sc, cout))
+    elif "sc" in names and names["sc"].endswith(".shortcut"):
+        sc = e.alias(names["sc"], x)  # the CIFAR code's identity nn.Sequential()
+    else:
+        sc = x
     # torchvision adds the shortcut second (out += identity); addition commutes
     # exactly in IEEE arithmetic, so the order does not change a bit.
     s = e.node(names["add"], _add, (y, sc))
@@ -198,28 +233,41 @@ def _build_with(arch, p, include_top=None, pooling=None):
     stem = _STEM_NAMES[arch.naming]
     head = _HEAD_NAMES[arch.naming]
 
+    extra = {}
+    if arch.naming == "cifar":
+        # Which module names this CIFAR checkpoint uses (the table row fixes the graph).
+        if any(p.has(f"layer{s}.0.downsample") for s in (2, 3)):
+            extra["shortcut_name"] = "downsample"
+        elif arch.shortcut == "A" and any(p.has(f"layer{s}.0.shortcut") for s in (2, 3)):
+            extra["shortcut_name"] = "shortcut"
+        if p.has("fc") and not p.has("linear"):
+            head = dict(head, fc="fc")
+
     x = "input"
+    w0 = arch.stem_width
     if stem["pad"]:
         x = e.node(stem["pad"], ops.zero_pad2d, (x,), padding=arch.stem_pad)
-        x = e.conv(stem["conv"], x, 3, 64, arch.stem_kernel, stride=arch.stem_stride, role="stem")
+        x = e.conv(stem["conv"], x, 3, w0, arch.stem_kernel, stride=arch.stem_stride, role="stem")
     else:
-        x = e.conv(stem["conv"], x, 3, 64, arch.stem_kernel, stride=arch.stem_stride, padding=arch.stem_pad, role="stem")
+        x = e.conv(stem["conv"], x, 3, w0, arch.stem_kernel, stride=arch.stem_stride, padding=arch.stem_pad, role="stem")
     if arch.block != "preact":
-        x = e.bn(stem["bn"], x, 64)
+        x = e.bn(stem["bn"], x, w0)
         x = e.node(stem["act"], _relu, (x,))
-    if arch.pool_pad_value == -math.inf:
+    if not arch.stem_pool:
+        pass
+    elif arch.pool_pad_value == -math.inf:
         x = e.node(stem["pool"], ops.max_pool2d, (x,), kernel_size=3, stride=2, padding=arch.pool_pad)
     else:
         x = e.node(stem["pool_pad"], ops.zero_pad2d, (x,), padding=arch.pool_pad)
         x = e.node(stem["pool"], ops.max_pool2d, (x,), kernel_size=3, stride=2)
 
-    cin = 64
+    cin = w0
     auto_pool = 0
     for stage, depth in enumerate(arch.depths):
         width = stage_width(arch, stage)
         cout = arch.widths[stage] * expansion(arch)
         for index in range(depth):
-            names = _block_names(arch, stage, index, depth)
+            names = _block_names(arch, stage, index, depth, extra)
             if arch.stride_at == "last":
                 stride = arch.stage_strides[stage] if index == depth - 1 else 1
             else:

@@ -9,6 +9,9 @@ import numpy as np
 
 from .errors import LoadError
 
+# Namings whose files are torch state dicts: "{layer}.weight", (out, in, kh, kw).
+TORCH_KEYED = ("torchvision", "cifar")
+
 # Tensors a file may hold that inference does not use.
 IGNORED_SUFFIXES = (".num_batches_tracked",)
 
@@ -16,13 +19,14 @@ IGNORED_SUFFIXES = (".num_batches_tracked",)
 class Params:
     """Hands out a weight dict's tensors to the builder and remembers which were used.
 
-    ``naming``: "torchvision" ({layer}.weight, {layer}.running_mean, ...) or
+    ``naming``: "torchvision" or "cifar" ({layer}.weight, {layer}.running_mean, ...) or
     "keras"/"keras-old" ({layer}/kernel (kh, kw, in, out), {layer}/gamma, ...).
     """
 
     def __init__(self, weights, naming, path=None):
         self.weights = weights
         self.naming = naming
+        self.torch_keys = naming in TORCH_KEYED
         self.path = path
         self.used = set()
 
@@ -43,7 +47,7 @@ class Params:
 
     def conv(self, layer, out, cin, k, bias):
         """(weight (out, cin, k, k), bias (out,) or None)."""
-        if self.naming == "torchvision":
+        if self.torch_keys:
             w = self._take(f"{layer}.weight", (out, cin, k, k))
             b = self._take(f"{layer}.bias", (out,)) if bias else None
         else:
@@ -55,7 +59,7 @@ class Params:
 
     def bn(self, layer, channels):
         """(mean, var, gamma, beta), each (channels,)."""
-        if self.naming == "torchvision":
+        if self.torch_keys:
             keys = ("running_mean", "running_var", "weight", "bias")
             sep = "."
         else:
@@ -65,13 +69,13 @@ class Params:
 
     def dense(self, layer, cin):
         """(weight (classes, cin), bias (classes,)); the class count comes from the file."""
-        key = f"{layer}.weight" if self.naming == "torchvision" else f"{layer}/kernel"
+        key = f"{layer}.weight" if self.torch_keys else f"{layer}/kernel"
         if key not in self.weights:
             raise LoadError(self.path, f"missing (expected shape (classes, {cin}))", tensor=key)
         shape = np.shape(self.weights[key])
         if len(shape) != 2:
             raise LoadError(self.path, f"expected a 2-D weight, found shape {shape}", tensor=key)
-        if self.naming == "torchvision":
+        if self.torch_keys:
             classes = shape[0]
             w = self._take(key, (classes, cin))
             b = self._take(f"{layer}.bias", (classes,))
@@ -82,7 +86,7 @@ class Params:
         return w, b
 
     def has(self, layer):
-        prefix = layer + ("." if self.naming == "torchvision" else "/")
+        prefix = layer + ("." if self.torch_keys else "/")
         return any(k.startswith(prefix) for k in self.weights)
 
     def unused(self):

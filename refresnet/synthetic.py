@@ -31,11 +31,11 @@ class _SyntheticParams(Params):
             return np.zeros(file_shape)
         if len(file_shape) == 4:
             # He-normal over fan-out, as torchvision initialises its convs.
-            out_ch = file_shape[0] if self.naming == "torchvision" else file_shape[3]
-            fan_out = out_ch * file_shape[-1 if self.naming == "torchvision" else 0] ** 2
+            out_ch = file_shape[0] if self.torch_keys else file_shape[3]
+            fan_out = out_ch * file_shape[-1 if self.torch_keys else 0] ** 2
             return rng.normal(0.0, np.sqrt(2.0 / fan_out), file_shape)
         if len(file_shape) == 2:
-            fan_in = file_shape[1] if self.naming == "torchvision" else file_shape[0]
+            fan_in = file_shape[1] if self.torch_keys else file_shape[0]
             return rng.normal(0.0, 1.0 / np.sqrt(fan_in), file_shape)
         if leaf in ("weight", "gamma"):
             return rng.uniform(0.5, 1.5, file_shape)
@@ -52,14 +52,18 @@ class _SyntheticParams(Params):
         return super()._take(key, shape, convert)
 
     def dense(self, layer, cin):
-        key = f"{layer}.weight" if self.naming == "torchvision" else f"{layer}/kernel"
+        key = f"{layer}.weight" if self.torch_keys else f"{layer}/kernel"
         if key not in self.weights:
-            shape = (self.num_classes, cin) if self.naming == "torchvision" else (cin, self.num_classes)
+            shape = (self.num_classes, cin) if self.torch_keys else (cin, self.num_classes)
             self.weights[key] = self._generate(key, shape)
         return super().dense(layer, cin)
 
     def has(self, layer):
-        return self.num_classes is not None
+        # Only the classifier is optional in a synthetic file; the CIFAR builder's
+        # questions about checkpoint naming get the default answer (no).
+        return self.num_classes is not None and layer in ("fc", "linear", "predictions", "fc1000") and not (
+            self.naming == "cifar" and layer == "fc"
+        )
 
 
 def synthetic_weights(arch, seed=0, num_classes=1000, calibrate=True, size=64):
@@ -88,8 +92,8 @@ def _calibrate(nodes, params, row, seed, size):
     if row.framework == "keras" and row.block != "preact":
         x = x * 60.0  # caffe preprocessing: BGR minus the ImageNet mean, 0..255 scale
     env = {"input": np.ascontiguousarray(x)}
-    sep = "." if row.naming == "torchvision" else "/"
-    names = ("running_mean", "running_var") if row.naming == "torchvision" else ("moving_mean", "moving_variance")
+    sep = "." if params.torch_keys else "/"
+    names = ("running_mean", "running_var") if params.torch_keys else ("moving_mean", "moving_variance")
     for node in nodes:
         args = [env[s] for s in node.inputs]
         if node.fn is ops.batch_norm:

@@ -11,7 +11,8 @@ from refresnet import synthetic
 
 @functools.lru_cache(maxsize=None)
 def _weights(name):
-    return synthetic.synthetic_weights(name, seed=0, calibrate=False)
+    classes = 10 if name.startswith("cifar") else 1000
+    return synthetic.synthetic_weights(name, seed=0, num_classes=classes, calibrate=False)
 
 
 def synthetic_weights(name, seed=0, calibrate=False):
@@ -45,7 +46,37 @@ TORCHVISION_KEYS = {"resnet18": (122, 20), "resnet34": (218, 36), "resnet50": (3
 
 
 def test_table_covers_every_published_architecture():
-    assert set(PUBLISHED_PARAMS) == set(refresnet.ARCHS)
+    cifar = {f"cifar_resnet{d}{o}" for d in (20, 32, 44, 56, 110, 1202) for o in ("", "_b")}
+    assert set(PUBLISHED_PARAMS) | cifar == set(refresnet.ARCHS)
+
+
+def _cifar_params_by_hand(n, classes=10):
+    """Option A CIFAR ResNet with n blocks per stage, counted from the paper's section 4.2."""
+    stem = 3 * 16 * 9 + 2 * 16  # 3x3 conv 3->16, BN
+    block = lambda cin, c: cin * c * 9 + c * c * 9 + 2 * 2 * c  # two 3x3 convs + two BNs
+    stages = n * block(16, 16) + block(16, 32) + (n - 1) * block(32, 32) + block(32, 64) + (n - 1) * block(64, 64)
+    return stem + stages + 64 * classes + classes
+
+
+@pytest.mark.parametrize("depth", [20, 32, 44, 56, 110, 1202])
+def test_cifar_parameter_count_by_hand(depth):
+    model = refresnet.build(f"cifar_resnet{depth}", _weights(f"cifar_resnet{depth}"))
+    assert model.parameter_count() == _cifar_params_by_hand((depth - 2) // 6)
+
+
+@pytest.mark.parametrize("depth", [20, 32, 44, 56, 110, 1202])
+def test_cifar_counts_round_to_the_papers_table(depth):
+    paper = {20: 0.27e6, 32: 0.46e6, 44: 0.66e6, 56: 0.85e6, 110: 1.7e6, 1202: 19.4e6}[depth]
+    count = refresnet.build(f"cifar_resnet{depth}", _weights(f"cifar_resnet{depth}")).parameter_count()
+    digits = 2 if depth < 110 else 1
+    assert round(count / 1e6, digits) == round(paper / 1e6, digits)
+
+
+def test_cifar_option_b_adds_exactly_the_two_projections():
+    # two 1x1 projections (16->32, 32->64) with BN: 16*32 + 2*32 + 32*64 + 2*64
+    a = refresnet.build("cifar_resnet56", _weights("cifar_resnet56")).parameter_count()
+    b = refresnet.build("cifar_resnet56_b", _weights("cifar_resnet56_b")).parameter_count()
+    assert b - a == 16 * 32 + 2 * 32 + 32 * 64 + 2 * 64
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED_PARAMS))
@@ -82,7 +113,7 @@ def test_tensor_shapes_match_the_frameworks(name, key, shape):
     assert synthetic_weights(name, seed=0, calibrate=False)[key].shape == shape
 
 
-@pytest.mark.parametrize("name", sorted(PUBLISHED_PARAMS))
+@pytest.mark.parametrize("name", sorted(refresnet.ARCHS))
 def test_detection_finds_the_row_from_names_and_shapes(name):
     from refresnet.detect import detect_arch
 
