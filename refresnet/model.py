@@ -5,6 +5,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .graph import build_graph
+from .plan import build_plan
 from .archs import get_arch
 
 
@@ -26,16 +27,9 @@ class Model:
         self.pooling = info["pooling"]
         self.num_classes = info["num_classes"]
         self._output = info["output"]
-        self._last_use = self._last_uses()
+        self._plan, self._plan_output = build_plan(self.nodes, self._output)
 
     # ------------------------------------------------------------ running
-    def _last_uses(self):
-        last = {}
-        for i, node in enumerate(self.nodes):
-            for src in node.inputs:
-                last[src] = i
-        last[self._output] = len(self.nodes)
-        return last
 
     def _to_internal(self, x):
         a = np.asarray(x)
@@ -59,33 +53,37 @@ class Model:
             return np.ascontiguousarray(a.transpose(0, 2, 3, 1))
         return a
 
-    def _run(self, x, keep_all):
+    def _run_node(self, fn, args, kwargs, name, x):
+        try:
+            return fn(*args, **kwargs)
+        except ValueError as err:
+            raise ValueError(f"{self.arch.name}: layer {name}: {err} (input shape {np.shape(x)})") from None
+
+    def _forward(self, x):
         env = {"input": self._to_internal(x)}
-        traced = OrderedDict()
-        for i, node in enumerate(self.nodes):
-            if node.fn is None:
-                env[node.name] = env[node.inputs[0]]
-            else:
-                try:
-                    env[node.name] = node.fn(*(env[s] for s in node.inputs), **node.kwargs)
-                except ValueError as err:
-                    raise ValueError(f"{self.arch.name}: layer {node.name}: {err} (input shape {np.shape(x)})") from None
-            if keep_all and not node.name.startswith("~"):
-                traced[node.name] = env[node.name]
-            if not keep_all:
-                for src in node.inputs:
-                    if self._last_use.get(src) == i:
-                        del env[src]
-        return env[self._output], traced
+        for step in self._plan:
+            env[step.name] = self._run_node(step.fn, [env[s] for s in step.inputs], step.kwargs, step.name, x)
+            for src in step.frees:
+                del env[src]
+        return env[self._plan_output]
 
     def __call__(self, x):
-        out, _ = self._run(x, keep_all=False)
-        return self._to_external(out)
+        return self._to_external(self._forward(x))
 
     def trace(self, x):
         """OrderedDict {framework layer name: output} in execution order, in the
-        framework's layout (NCHW for torchvision, NHWC for Keras) and shapes."""
-        _, traced = self._run(x, keep_all=True)
+        framework's layout (NCHW for torchvision, NHWC for Keras) and shapes.
+        Names that torchvision uses for a module called several times (each
+        block's ``relu``) hold the last call's output, and ``name#k`` each call's."""
+        env = {"input": self._to_internal(x)}
+        traced = OrderedDict()
+        for node in self.nodes:
+            if node.fn is None:
+                env[node.name] = env[node.inputs[0]]
+            else:
+                env[node.name] = self._run_node(node.fn, [env[s] for s in node.inputs], node.kwargs, node.name, x)
+            if not node.name.startswith("~"):
+                traced[node.name] = env[node.name]
         return OrderedDict((k, self._to_external(v)) for k, v in traced.items())
 
     # ------------------------------------------------------------ describing

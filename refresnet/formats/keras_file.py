@@ -1,0 +1,616 @@
+"""Readers of every Keras weight-file layout a ResNet's weights come in, with h5py,
+zipfile and json only (no TensorFlow, nothing executed from the file).
+
+Layouts (see RESNET_FACTS.md section 3):
+
+``"h5-weights"``  Keras 2 / tf.keras / Keras 1 ``model.save_weights('x.h5')``
+    (tf_keras ``saving/legacy/hdf5_format.py``): root attr ``layer_names`` (split into
+    ``layer_names0``, ``layer_names1``... when over HDF5's 64 KB attribute limit), one
+    group per layer with attr ``weight_names``; the datasets sit at
+    ``<layer>/<weight name>``, e.g. ``conv1_conv/conv1_conv/kernel:0``. Keras 1 names
+    them ``res2a_branch2a/res2a_branch2a_W:0`` and writes no ``keras_version``.
+``"h5-model"``    the same under a ``model_weights`` group, plus the root attr
+    ``model_config`` (``model.save('x.h5')``, tf.keras and the Keras 3 legacy writer,
+    which drops the ``:0``).
+``"weights.h5"``  Keras 3 ``model.save_weights('x.weights.h5')`` (keras
+    ``saving/saving_lib.py``): ``layers/<key>/vars/0..n`` where ``<key>`` is the
+    snake-case class name plus a per-class counter in model.layers order, NOT the layer
+    name; Keras 3.15 records the name as the ``vars`` group's attr ``name``. A sharded
+    save writes a ``.weights.json`` index (``weight_map``: group path -> shard file(s)).
+``"keras"``       the ``.keras`` zip: ``metadata.json``, ``config.json`` and
+    ``model.weights.h5`` in the layout above.
+
+Every problem raises :class:`refresnet.errors.LoadError` naming the file and, where
+there is one, the layer or dataset.
+"""
+
+import io
+import json
+import os
+import re
+import zipfile
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from ..errors import LoadError
+
+FORMATS = ("h5-weights", "h5-model", "weights.h5", "keras")
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_ZIP_SIGNATURE = b"PK\x03\x04"
+
+# Limits on what we are willing to read from an untrusted file.
+MAX_JSON_BYTES = 64 * 1024 * 1024  # config.json of ResNet152 is ~0.5 MB
+MAX_H5_MEMBER_BYTES = 4 * 1024**3  # a .keras member read into memory
+MAX_SHARDS = 4096
+
+ROLES = ("kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance")
+
+# Keras 1.x weight names are "<layer>_<suffix>:0" sitting directly in the layer group
+# (keras 1.2 layers/convolutional.py `self.W = ... name='{}_W'`, normalization.py
+# '{}_gamma', '{}_beta', '{}_running_mean', '{}_running_std').
+#
+# `running_std` holds the VARIANCE, despite its name: Keras 1.2's BatchNormalization
+# (mode 0) takes `x_normed, mean, std = K.normalize_batch_in_training(...)`, whose
+# TensorFlow/Theano backends return `(normed, mean, var)` from tf.nn.moments (the
+# docstring says "A tuple length of 3, (normalized_tensor, mean, variance)"), updates
+# `running_std` with that third value, and at inference calls
+# `K.batch_normalization(x, self.running_mean, self.running_std, beta, gamma)`, whose
+# signature is (x, mean, var, beta, gamma, epsilon) and computes
+# (x - mean) / sqrt(var + eps). Keras 2's loaders then copy it positionally into
+# `moving_variance`. So it maps to moving_variance without any squaring.
+_KERAS1_SUFFIXES = (
+    ("_running_mean", "moving_mean"),
+    ("_running_std", "moving_variance"),
+    ("_gamma", "gamma"),
+    ("_beta", "beta"),
+    ("_W", "kernel"),
+    ("_b", "bias"),
+)
+
+# Keras 3 .weights.h5: which variable index is which, per layer class (keras
+# layers/convolutional/base_conv.py builds kernel then bias; normalization/
+# batch_normalization.py gamma, beta, moving_mean, moving_variance; core/dense.py
+# kernel then bias). Checked with distinct values in RESNET_FACTS.md section 3(b).
+_V3_ROLES = {
+    "conv": ("kernel", "bias"),
+    "bn": ("gamma", "beta", "moving_mean", "moving_variance"),
+    "dense": ("kernel", "bias"),
+}
+_V3_CLASS_KIND = {"conv2d": "conv", "batch_normalization": "bn", "dense": "dense"}
+
+_NEW_NAMES = re.compile(r"^(conv1_conv|conv1_bn|conv\d_block\d+_\w+|post_bn|predictions)$")
+_OLD_NAMES = re.compile(r"^(conv1|bn_conv1|(res|bn)\d[a-z]\d*_branch\w+|fc1000)$")
+
+
+@dataclass(frozen=True)
+class KerasWeights:
+    """What one Keras weight file holds, in the file's own names and layout.
+
+    ``weights`` maps "layer/role" (roles: kernel, bias, gamma, beta, moving_mean,
+    moving_variance) to the array as stored (its dtype kept; kernels
+    (kh, kw, in, out), Dense kernels (in, out)). ``layer_order`` is model.layers order
+    when the file records it (legacy ``layer_names``; a ``.keras`` config), else None:
+    a bare ``.weights.h5`` does not keep the interleaving of its per-class keys.
+    """
+
+    path: str
+    format: str
+    keras_version: Optional[str]
+    naming: Optional[str]
+    layer_order: Optional[list]
+    weights: dict
+    model_config: Optional[dict]
+
+    def describe(self):
+        ver = f"Keras {self.keras_version}" if self.keras_version else "no Keras version recorded"
+        return f"{self.format} ({ver}, {self.naming or 'unknown'} naming, {len(self.weights)} tensors)"
+
+
+# --------------------------------------------------------------------------- helpers
+def _text(value):
+    """An HDF5 string attribute as str: h5py gives str (vlen), bytes/np.bytes_
+    (fixed-length) or 0-d arrays of either."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bytes, np.bytes_)):
+        return bytes(value).decode("utf-8")
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"expected a string attribute, found {type(value).__name__}")
+
+
+def _text_list(value):
+    """A list-of-strings attribute (fixed-length bytes array, vlen str array, or the
+    empty float64 array h5py makes of an empty Python list)."""
+    arr = np.asarray(value)
+    if arr.size == 0:
+        return []
+    if arr.ndim == 0:
+        return [_text(arr)]
+    if arr.ndim != 1:
+        raise TypeError(f"expected a 1-D list of names, found shape {arr.shape}")
+    return [_text(v) for v in arr]
+
+
+def _split_attr(attrs, name):
+    """tf_keras `load_attributes_from_hdf5_group`: `name`, or chunks `name0`, `name1`,
+    ... concatenated (attributes over HDF5's 64 KB object-header limit are split)."""
+    if name in attrs:
+        return _text_list(attrs[name])
+    out, i = [], 0
+    while f"{name}{i}" in attrs:
+        out.extend(_text_list(attrs[f"{name}{i}"]))
+        i += 1
+    return out if i else None
+
+
+def _naming(layer_names):
+    new = sum(1 for n in layer_names if _NEW_NAMES.match(n))
+    old = sum(1 for n in layer_names if _OLD_NAMES.match(n))
+    if new and not old:
+        return "keras"
+    if old and not new:
+        return "keras-old"
+    return None
+
+
+def _role_from_weight_name(layer, wname):
+    """The role of a legacy weight from its recorded name, or None if the name does
+    not say (then the caller falls back to position)."""
+    leaf = wname.rsplit("/", 1)[-1]
+    if leaf.endswith(":0"):
+        leaf = leaf[:-2]
+    if leaf in ROLES:
+        return leaf
+    for suffix, role in _KERAS1_SUFFIXES:
+        if leaf.endswith(suffix):
+            return role
+    return None
+
+
+def _read_array(ds, path, tensor):
+    import h5py
+
+    if not isinstance(ds, h5py.Dataset):
+        raise LoadError(path, f"expected a dataset, found {type(ds).__name__}", tensor=tensor)
+    if ds.dtype.kind not in "fiu":
+        raise LoadError(path, f"dataset of non-numeric dtype {ds.dtype}", tensor=tensor)
+    try:
+        return np.asarray(ds[()])
+    except (OSError, ValueError, RuntimeError, TypeError) as err:
+        raise LoadError(path, f"cannot read the data (truncated or damaged file?): {err}", tensor=tensor) from None
+
+
+def _check_layer(path, layer, kind, arrays):
+    """Ranks and mutual shapes of one layer's weights: {role: array}."""
+    want_rank = {"bias": 1, "gamma": 1, "beta": 1, "moving_mean": 1, "moving_variance": 1}
+    for role, a in arrays.items():
+        tensor = f"{layer}/{role}"
+        if role == "kernel":
+            want = (2,) if kind == "dense" else (4,) if kind == "conv" else (2, 4)
+            if a.ndim not in want:
+                raise LoadError(path, f"expected a kernel of rank {' or '.join(map(str, want))}, found shape {a.shape}",
+                                tensor=tensor)
+        elif a.ndim != want_rank[role]:
+            raise LoadError(path, f"expected a vector (rank 1), found shape {a.shape}", tensor=tensor)
+    if "kernel" in arrays and "bias" in arrays and arrays["bias"].shape[0] != arrays["kernel"].shape[-1]:
+        raise LoadError(path, f"bias of length {arrays['bias'].shape[0]} for a kernel of shape {arrays['kernel'].shape}",
+                        tensor=f"{layer}/bias")
+    vecs = {r: a.shape for r, a in arrays.items() if r in ("gamma", "beta", "moving_mean", "moving_variance")}
+    if len(set(vecs.values())) > 1:
+        raise LoadError(path, f"batch-norm vectors of different lengths: {vecs}", tensor=layer)
+
+
+def _kind_from_ranks(arrays):
+    """'conv', 'dense' or 'bn' from a layer's arrays in stored order, or None."""
+    ranks = [a.ndim for a in arrays]
+    if ranks in ([4], [4, 1]):
+        return "conv"
+    if ranks in ([2], [2, 1]):
+        return "dense"
+    if ranks == [1, 1, 1, 1]:
+        return "bn"
+    return None
+
+
+# --------------------------------------------------------------------------- legacy h5
+def _read_legacy(f, path):
+    """(format, keras_version, layer_order, weights, model_config) of a legacy file."""
+    import h5py
+
+    model_config = None
+    fmt = "h5-weights"
+    group = f
+    if "layer_names" not in f.attrs and "layer_names0" not in f.attrs and "model_weights" in f:
+        fmt = "h5-model"
+        group = f["model_weights"]
+        if not isinstance(group, h5py.Group):
+            raise LoadError(path, "'model_weights' is not a group", tensor="model_weights")
+        if "model_config" in f.attrs:
+            try:
+                model_config = json.loads(_text(f.attrs["model_config"]))
+            except (TypeError, ValueError, UnicodeDecodeError) as err:
+                raise LoadError(path, f"root attribute model_config is not JSON text: {err}",
+                                tensor="model_config") from None
+    try:
+        layer_names = _split_attr(group.attrs, "layer_names")
+    except (TypeError, UnicodeDecodeError) as err:
+        raise LoadError(path, f"attribute layer_names is not a list of names: {err}", tensor="layer_names") from None
+    if layer_names is None:
+        raise LoadError(path, "no layer_names attribute: not a Keras legacy weight layout", tensor=group.name)
+    version = None
+    for attrs in (group.attrs, f.attrs):
+        if "keras_version" in attrs:
+            try:
+                version = _text(attrs["keras_version"])
+            except (TypeError, UnicodeDecodeError):
+                raise LoadError(path, "attribute keras_version is not text", tensor="keras_version") from None
+            break
+
+    weights = {}
+    for layer in layer_names:
+        if layer not in group:
+            raise LoadError(path, "listed in layer_names but there is no such group", tensor=layer)
+        g = group[layer]
+        if not isinstance(g, h5py.Group):
+            raise LoadError(path, f"expected a layer group, found {type(g).__name__}", tensor=layer)
+        try:
+            wnames = _text_list(g.attrs["weight_names"]) if "weight_names" in g.attrs else []
+        except (TypeError, UnicodeDecodeError) as err:
+            raise LoadError(path, f"attribute weight_names is not a list of names: {err}", tensor=layer) from None
+        if not wnames:
+            continue
+        arrays = []
+        for wname in wnames:
+            tensor = f"{layer}/{wname}"
+            if wname not in g:
+                raise LoadError(path, "listed in weight_names but there is no such dataset", tensor=tensor)
+            arrays.append(_read_array(g[wname], path, tensor))
+        roles = [_role_from_weight_name(layer, w) for w in wnames]
+        kind = _kind_from_ranks(arrays)
+        if None in roles:
+            # Unnamed weights (Keras 1 'param_0', ...): the stored order is the layer's
+            # build order, kernel-bias or gamma-beta-mean-variance.
+            if kind is None:
+                raise LoadError(path, f"cannot tell the roles of weights {wnames} with shapes "
+                                      f"{[a.shape for a in arrays]}", tensor=layer)
+            roles = list(_V3_ROLES[kind][: len(arrays)])
+        if len(set(roles)) != len(roles):
+            raise LoadError(path, f"two weights with the same role: {list(zip(wnames, roles))}", tensor=layer)
+        by_role = dict(zip(roles, arrays))
+        _check_layer(path, layer, kind, by_role)
+        for role, a in by_role.items():
+            weights[f"{layer}/{role}"] = a
+    if not weights:
+        raise LoadError(path, "a Keras layout with no weights in it")
+    return fmt, version, list(layer_names), weights, model_config
+
+
+# --------------------------------------------------------------------------- Keras 3
+def _v3_layers(root, path, prefix="layers"):
+    """[(key path, key, name attr or None, [datasets in index order])] for every layer
+    with variables, recursing into nested models (``layers/<key>/layers/...``)."""
+    import h5py
+
+    out = []
+    if prefix not in root:
+        return out
+    layers = root[prefix]
+    if not isinstance(layers, h5py.Group):
+        raise LoadError(path, f"'{prefix}' is not a group", tensor=prefix)
+    for key in layers:
+        g = layers[key]
+        where = f"{layers.name}/{key}".lstrip("/")
+        if not isinstance(g, h5py.Group):
+            raise LoadError(path, f"expected a layer group, found {type(g).__name__}", tensor=where)
+        if "layers" in g:
+            out.extend(_v3_layers(g, path, "layers"))
+        v = g.get("vars")
+        if v is None:
+            continue
+        if not isinstance(v, h5py.Group):
+            raise LoadError(path, "'vars' is not a group", tensor=f"{where}/vars")
+        name = None
+        if "name" in v.attrs:
+            try:
+                name = _text(v.attrs["name"])
+            except (TypeError, UnicodeDecodeError):
+                raise LoadError(path, "attribute 'name' is not text", tensor=f"{where}/vars") from None
+        idx = sorted(v.keys(), key=lambda s: (not s.isdigit(), int(s) if s.isdigit() else 0, s))
+        if any(not s.isdigit() for s in idx) or [int(s) for s in idx] != list(range(len(idx))):
+            raise LoadError(path, f"variables are not numbered 0..n-1: {idx}", tensor=f"{where}/vars")
+        if idx:
+            out.append((where, key, name, [(f"{where}/vars/{s}", v[s]) for s in idx]))
+    return out
+
+
+def _v3_kind(key, arrays):
+    base = re.sub(r"_\d+$", "", key)
+    by_class = _V3_CLASS_KIND.get(base)
+    by_ranks = _kind_from_ranks(arrays)
+    if by_class is not None and by_ranks is not None and by_class != by_ranks:
+        return None
+    return by_class or by_ranks
+
+
+def _counter(key):
+    m = re.search(r"_(\d+)$", key)
+    return int(m.group(1)) if m else 0
+
+
+def _keras_resnet_order(v2, depths, top):
+    """model.layers order of keras.applications ResNet's Conv2D, BatchNormalization
+    and Dense layers (Keras 3.15 / tf_keras 2.21, resnet.py / resnet_v2.py; block1 of
+    v1 runs _1, _2, then the shortcut _0, then _3, and its BNs follow the same order)."""
+    convs, bns = ["conv1_conv"], [] if v2 else ["conv1_bn"]
+    for s, n in enumerate(depths, start=2):
+        for b in range(1, n + 1):
+            p = f"conv{s}_block{b}"
+            parts = ["1", "2", "0", "3"] if b == 1 else ["1", "2", "3"]
+            convs += [f"{p}_{i}_conv" for i in parts]
+            if v2:
+                bns += [f"{p}_preact_bn", f"{p}_1_bn", f"{p}_2_bn"]
+            else:
+                bns += [f"{p}_{i}_bn" for i in parts]
+    if v2:
+        bns.append("post_bn")
+    return {"conv": convs, "bn": bns, "dense": ["predictions"] if top else []}
+
+
+_KERAS_DEPTHS = ((3, 4, 6, 3), (3, 4, 23, 3), (3, 8, 36, 3))
+
+
+def _reconstruct_names(path, entries):
+    """Layer names for a Keras 3 file whose ``vars`` groups carry no ``name`` attr
+    (Keras 3 releases before the attr existed): the key counters count each class in
+    model.layers order, so for a keras.applications ResNet the n-th 'conv2d' key is
+    the n-th Conv2D of that architecture. Done only when exactly one known ResNet has
+    these per-class counts and every kernel shape fits it."""
+    by_kind = {"conv": [], "bn": [], "dense": []}
+    for where, key, kind, arrays in entries:
+        if re.sub(r"_\d+$", "", key) not in _V3_CLASS_KIND:
+            raise LoadError(path, "layer key is not a class-name key and the file records no layer names",
+                            tensor=where)
+        by_kind[kind].append((_counter(key), where, arrays))
+    for kind, items in by_kind.items():
+        items.sort(key=lambda t: t[0])
+        if [c for c, _, _ in items] != list(range(len(items))):
+            raise LoadError(path, f"the {kind} layer keys are not numbered 0..n-1, so their order is unknown "
+                                  "and the file records no layer names")
+    counts = {k: len(v) for k, v in by_kind.items()}
+    fits = []
+    for v2 in (False, True):
+        for depths in _KERAS_DEPTHS:
+            for top in (True, False):
+                order = _keras_resnet_order(v2, depths, top)
+                if all(len(order[k]) == counts[k] for k in order):
+                    fits.append(order)
+    if len(fits) != 1:
+        raise LoadError(
+            path,
+            "the file records no layer names (vars groups without a 'name' attr, written by an older Keras 3) "
+            f"and its layer counts {counts} do not identify exactly one keras.applications ResNet, "
+            "so the names cannot be reconstructed unambiguously",
+        )
+    order = fits[0]
+    names = {}
+    for kind, items in by_kind.items():
+        for (_, where, arrays), name in zip(items, order[kind]):
+            k = arrays[0]
+            if kind == "conv":
+                size = 7 if name == "conv1_conv" else 3 if name.endswith("_2_conv") else 1
+                if k.ndim != 4 or k.shape[:2] != (size, size):
+                    raise LoadError(path, f"reconstructed as {name} (from the key order) but its kernel has shape "
+                                          f"{k.shape}, not {size}x{size}; cannot name the layers unambiguously",
+                                    tensor=where)
+            names[where] = name
+    return names
+
+
+def _read_v3(layers, path):
+    """weights of a Keras 3 layout from _v3_layers output."""
+    entries = []
+    for where, key, name, dsets in layers:
+        arrays = [_read_array(ds, path, t) for t, ds in dsets]
+        kind = _v3_kind(key, arrays)
+        if kind is None:
+            raise LoadError(path, f"cannot tell the layer kind of key '{key}' with variable shapes "
+                                  f"{[a.shape for a in arrays]}", tensor=where)
+        roles = _V3_ROLES[kind]
+        if len(arrays) > len(roles) or (kind == "bn" and len(arrays) != 4):
+            raise LoadError(path, f"{len(arrays)} variables for a {kind} layer; expected "
+                                  f"{'4' if kind == 'bn' else '1 or 2'} ({', '.join(roles)})", tensor=where)
+        entries.append((where, key, kind, arrays, name))
+    if not entries:
+        raise LoadError(path, "a Keras 3 layout with no weights in it")
+    if any(e[4] is None for e in entries):
+        names = _reconstruct_names(path, [(w, k, kind, a) for w, k, kind, a, _ in entries])
+    else:
+        names = {e[0]: e[4] for e in entries}
+    weights = {}
+    for where, key, kind, arrays, _ in entries:
+        layer = names[where]
+        by_role = dict(zip(_V3_ROLES[kind], arrays))
+        _check_layer(path, layer, kind, by_role)
+        for role, a in by_role.items():
+            if f"{layer}/{role}" in weights:
+                raise LoadError(path, "two layers with the same name", tensor=f"{layer}/{role}")
+            weights[f"{layer}/{role}"] = a
+    return weights
+
+
+# --------------------------------------------------------------------------- files
+def _open_h5(source, path, what):
+    import h5py
+
+    try:
+        return h5py.File(source, "r")
+    except (OSError, ValueError, RuntimeError) as err:
+        raise LoadError(path, f"{what} is not a readable HDF5 file (truncated or damaged?): {err}") from None
+
+
+def _read_h5_any(f, path):
+    """(format, version, order, weights, config) of an open HDF5 file of any layout."""
+    import h5py
+
+    if "layer_names" in f.attrs or "layer_names0" in f.attrs or (
+        "model_weights" in f and isinstance(f["model_weights"], h5py.Group)
+    ):
+        return _read_legacy(f, path)
+    if "layers" in f and isinstance(f["layers"], h5py.Group):
+        return "weights.h5", None, None, _read_v3(_v3_layers(f, path), path), None
+    found = ", ".join(list(f.keys())[:8]) or "nothing"
+    raise LoadError(path, "an HDF5 file without a Keras weight layout: no layer_names attribute, no "
+                          f"model_weights group and no layers group (top level holds: {found})")
+
+
+def _guard(fn, path, *args):
+    """Run a reader step, turning any low-level h5py/zip error into LoadError."""
+    try:
+        return fn(*args)
+    except LoadError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError, UnicodeDecodeError, zipfile.BadZipFile) as err:
+        raise LoadError(path, f"damaged or unreadable Keras file ({type(err).__name__}: {err})") from None
+
+
+def _read_json_bytes(data, path, member):
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise LoadError(path, f"{member} is not JSON: {err}", tensor=member) from None
+
+
+def _read_keras_zip(path):
+    try:
+        z = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        raise LoadError(path, f"damaged or truncated zip archive: {err}") from None
+    with z:
+        infos = {i.filename: i for i in z.infolist()}
+        if "model.weights.h5" not in infos:
+            hint = " (a sharded model.weights.json is not supported inside .keras)" if "model.weights.json" in infos else ""
+            raise LoadError(path, f"a zip archive without model.weights.h5{hint}; members: "
+                                  f"{', '.join(list(infos)[:8]) or 'none'}", tensor="model.weights.h5")
+        meta = config = None
+        for member in ("metadata.json", "config.json"):
+            if member in infos:
+                if infos[member].file_size > MAX_JSON_BYTES:
+                    raise LoadError(path, f"{infos[member].file_size} bytes, over the {MAX_JSON_BYTES} limit",
+                                    tensor=member)
+                data = _guard(z.read, path, member)
+                if member == "metadata.json":
+                    meta = _read_json_bytes(data, path, member)
+                else:
+                    config = _read_json_bytes(data, path, member)
+        info = infos["model.weights.h5"]
+        if info.file_size > MAX_H5_MEMBER_BYTES:
+            raise LoadError(path, f"{info.file_size} bytes, over the {MAX_H5_MEMBER_BYTES} limit",
+                            tensor="model.weights.h5")
+        blob = _guard(z.read, path, "model.weights.h5")
+    version = None
+    if isinstance(meta, dict) and isinstance(meta.get("keras_version"), str):
+        version = meta["keras_version"]
+    order = None
+    if isinstance(config, dict):
+        layers = (config.get("config") or {}).get("layers") if isinstance(config.get("config"), dict) else None
+        if isinstance(layers, list):
+            names = [l.get("config", {}).get("name") if isinstance(l, dict) else None for l in layers]
+            if all(isinstance(n, str) for n in names):
+                order = names
+    with _open_h5(io.BytesIO(blob), path, "member model.weights.h5") as f:
+        if not ("layers" in f):
+            raise LoadError(path, "model.weights.h5 has no 'layers' group", tensor="model.weights.h5")
+        weights = _guard(lambda: _read_v3(_v3_layers(f, path), path), path)
+    return "keras", version, order, weights, config if isinstance(config, dict) else None
+
+
+def _read_sharded(path):
+    if os.path.getsize(path) > MAX_JSON_BYTES:
+        raise LoadError(path, f"index over the {MAX_JSON_BYTES}-byte limit")
+    with open(path, "rb") as fh:
+        index = _read_json_bytes(fh.read(), path, "index")
+    wmap = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(wmap, dict):
+        raise LoadError(path, "a JSON file that is not a Keras sharded-weights index (no 'weight_map')")
+    folder = os.path.dirname(os.path.abspath(path))
+    shards = {}
+    for group, files in wmap.items():
+        for name in files if isinstance(files, list) else [files]:
+            # Only plain file names next to the index: never follow paths out of it.
+            if not isinstance(name, str) or os.path.basename(name) != name or name in ("", ".", ".."):
+                raise LoadError(path, f"shard name {name!r} is not a plain file name", tensor=str(group))
+            shards.setdefault(name, None)
+    if len(shards) > MAX_SHARDS:
+        raise LoadError(path, f"{len(shards)} shards, over the {MAX_SHARDS} limit")
+    files = {}
+    try:
+        for name in shards:
+            full = os.path.join(folder, name)
+            if not os.path.isfile(full):
+                raise LoadError(path, f"shard file {name} is missing next to the index", tensor=name)
+            files[name] = _open_h5(full, path, f"shard {name}")
+        # A layer's variables may be spread over shards: merge each layer's vars.
+        merged = {}
+        for name, f in files.items():
+            for where, key, lname, dsets in _guard(_v3_layers, path, f, path):
+                m = merged.setdefault(where, [where, key, lname, {}])
+                if m[2] is None:
+                    m[2] = lname
+                for t, ds in dsets:
+                    m[3].setdefault(t, ds)
+        layers = []
+        for where, key, lname, dsets in merged.values():
+            items = sorted(dsets.items(), key=lambda kv: int(kv[0].rsplit("/", 1)[-1]))
+            if [int(t.rsplit("/", 1)[-1]) for t, _ in items] != list(range(len(items))):
+                raise LoadError(path, "variables missing from every shard", tensor=where)
+            layers.append((where, key, lname, items))
+        weights = _guard(_read_v3, path, layers, path)
+    finally:
+        for f in files.values():
+            f.close()
+    return "weights.h5", None, None, weights, None
+
+
+def read_keras_file(path):
+    """Read any Keras ResNet weight file into a :class:`KerasWeights`.
+
+    The layout is detected from the bytes (HDF5 signature, zip, JSON index) and the
+    HDF5 structure, never from the file name. Raises LoadError on any problem.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise LoadError(path, "no such file")
+    if os.path.isdir(path):
+        raise LoadError(path, "is a directory, not a weight file")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError as err:
+        raise LoadError(path, f"cannot read: {err}") from None
+    if not head:
+        raise LoadError(path, "empty file")
+    if head.startswith(_HDF5_SIGNATURE):
+        with _open_h5(path, path, "the file") as f:
+            fmt, version, order, weights, config = _guard(_read_h5_any, path, f, path)
+    elif head.startswith(_ZIP_SIGNATURE):
+        fmt, version, order, weights, config = _read_keras_zip(path)
+    elif head.lstrip()[:1] == b"{":
+        fmt, version, order, weights, config = _read_sharded(path)
+    else:
+        raise LoadError(path, "not a Keras weight file: expected an HDF5 file (.h5, .weights.h5), a .keras zip "
+                              "archive or a .weights.json shard index")
+    layers = list(dict.fromkeys(k.rsplit("/", 1)[0] for k in weights))
+    naming = _naming(layers)
+    if naming == "keras-old":
+        k = weights.get("conv1/kernel")
+        # The Theano-ordered release (th_dim_ordering, kernels (out, in, kh, kw),
+        # flipped) is a different file; refuse it rather than misread it.
+        if k is not None and k.ndim == 4 and k.shape[:2] == (64, 3) and k.shape[2:] == (7, 7):
+            raise LoadError(path, f"kernel shape {k.shape} is Theano (channels-first) ordering; only the "
+                                  "tf_dim_ordering files are supported", tensor="conv1/kernel")
+    return KerasWeights(path=path, format=fmt, keras_version=version, naming=naming, layer_order=order,
+                        weights=weights, model_config=config)

@@ -1,0 +1,257 @@
+"""Each framework's documented image pipeline, from file to model input, in float64.
+
+Reproduced with Pillow and NumPy only (no torch, no TensorFlow):
+
+``torchvision`` / ``torchvision-232``
+    What ``ResNet50_Weights.IMAGENET1K_V1.transforms()`` does to an image opened the
+    way torchvision's ``datasets.folder.pil_loader`` opens it
+    (``Image.open(f).convert("RGB")``): ``ImageClassification(crop_size=224,
+    resize_size=256 | 232)`` from ``torchvision/transforms/_presets.py``, i.e.
+    ``F.resize`` of the shorter side (Pillow BILINEAR, which antialiases when
+    downscaling) + ``F.center_crop`` + ``pil_to_tensor`` + ``convert_image_dtype``
+    (/255) + ``F.normalize`` (ImageNet mean/std, RGB). Output NCHW.
+``keras-caffe`` (Keras ResNet v1) / ``keras-tf`` (Keras ResNetV2)
+    ``keras.utils.load_img(path, target_size=(224, 224))`` (Pillow, NEAREST, straight
+    to 224x224: no aspect-preserving crop) + ``img_to_array`` + the
+    ``preprocess_input`` of ``keras/src/applications/imagenet_utils.py``: 'caffe'
+    = RGB->BGR and minus the BGR ImageNet mean, 0..255 scale; 'tf' = x/127.5 - 1.
+    Output NHWC.
+
+Two stages are exposed, because they are checked differently against the
+frameworks: the uint8 image right before the conversion to float (bit-exact: the
+same Pillow calls with the same size arithmetic) and the float model input (the
+exact float64 value of the framework's formula; the frameworks compute it in
+float32, so they agree to one float32 rounding).
+
+EXIF orientation is **not** applied: neither torchvision's loader nor
+``keras.utils.load_img`` calls ``ImageOps.exif_transpose``, so a phone photo whose
+pixels are stored sideways goes into the network sideways, in the frameworks and
+here alike.
+
+Modes other than RGB are converted with Pillow's ``convert("RGB")``, exactly as
+both frameworks' loaders do: greyscale is replicated to three channels, palette
+images are looked up, RGBA/LA drop the alpha channel (no compositing on white),
+and 16-bit greyscale ("I;16", "I") is **clipped** to 0..255, not rescaled (Pillow
+13 measured: 6000 -> 255), so most pixels of a typical 16-bit photo saturate.
+"""
+
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+# torchvision/transforms/_presets.py ImageClassification defaults (torchvision 0.29).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# keras/src/applications/imagenet_utils.py _preprocess_numpy_input, mode 'caffe':
+# the mean in BGR order (the same values in keras-applications 1.0.8).
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+
+class ImageError(ValueError):
+    """An image file that cannot be used; the message names the file and the problem."""
+
+    def __init__(self, path, reason):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    kind: str  # "torchvision" | "keras-caffe" | "keras-tf"
+    resize: int  # torchvision: shorter side; keras: target height and width
+    crop: int = 224
+
+    @property
+    def layout(self):
+        return "NCHW" if self.kind == "torchvision" else "NHWC"
+
+    def describe(self):
+        """Prose built from the preset's own fields (used by inspect, --json, docs)."""
+        if self.kind == "torchvision":
+            return (
+                f"torchvision ImageClassification: convert('RGB'), resize shorter side to {self.resize} "
+                f"(PIL bilinear, antialiased), center crop {self.crop}, /255, "
+                f"normalize mean {IMAGENET_MEAN} std {IMAGENET_STD} (RGB, NCHW)"
+            )
+        size = f"keras.utils.load_img(target_size=({self.resize}, {self.resize})): convert('RGB'), PIL nearest, no crop"
+        if self.kind == "keras-caffe":
+            return f"{size}; preprocess_input 'caffe': RGB->BGR, minus {CAFFE_MEAN_BGR} (BGR), no scaling (NHWC)"
+        return f"{size}; preprocess_input 'tf': x/127.5 - 1 (RGB, NHWC)"
+
+
+PRESETS = {
+    p.name: p
+    for p in [
+        Preset("torchvision", "torchvision", 256),
+        # torchvision/models/resnet.py: every IMAGENET1K_V2 file and resnext101_64x4d's
+        # V1 file are evaluated with ImageClassification(crop_size=224, resize_size=232).
+        Preset("torchvision-232", "torchvision", 232),
+        Preset("keras-caffe", "keras-caffe", 224),
+        Preset("keras-tf", "keras-tf", 224),
+    ]
+}
+
+# Official torchvision files whose eval transform resizes to 232 (RESNET_FACTS.md 1).
+TORCHVISION_232_FILES = frozenset(
+    {
+        "resnet50-11ad3fa6.pth",
+        "resnet101-cd907fc2.pth",
+        "resnet152-f82ba261.pth",
+        "resnext50_32x4d-1a0047aa.pth",
+        "resnext101_32x8d-110c445d.pth",
+        "resnext101_64x4d-173b62eb.pth",
+        "wide_resnet50_2-9ba9bcbe.pth",
+        "wide_resnet101_2-d733dc28.pth",
+    }
+)
+
+
+def get_preset(name):
+    if isinstance(name, Preset):
+        return name
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preprocessing {name!r}; expected one of {', '.join(PRESETS)}") from None
+
+
+def preset_for(arch, path=None):
+    """The preprocessing the weights were made for: Keras v1 -> 'keras-caffe', Keras
+    V2 -> 'keras-tf', torchvision -> 'torchvision-232' for the official files that
+    use it (recognised by file name), else 'torchvision' (resize 256)."""
+    if arch.framework == "keras":
+        return PRESETS["keras-tf" if arch.block == "preact" else "keras-caffe"]
+    if arch.framework != "torchvision":
+        raise ValueError(
+            f"{arch.name}: no standard ImageNet preprocessing for a {arch.framework} network; "
+            f"pass --preprocess {'|'.join(PRESETS)} to choose one"
+        )
+    if path is not None and os.path.basename(str(path)) in TORCHVISION_232_FILES:
+        return PRESETS["torchvision-232"]
+    return PRESETS["torchvision"]
+
+
+# ----------------------------------------------------------------- loading
+def open_rgb(path):
+    """The image as an RGB PIL image, opened as both frameworks' loaders open it
+    (``Image.open`` + ``convert("RGB")``, no EXIF transpose), fully decoded so that a
+    truncated file fails here. Any problem raises ImageError naming the file."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ImageError(path, "no such file")
+    if os.path.isdir(path):
+        raise ImageError(path, "is a directory, not an image")
+    try:
+        # Pillow warns between MAX_IMAGE_PIXELS and twice it and raises above. Both
+        # frameworks go on after the warning, so do we, but say which file it was.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", Image.DecompressionBombWarning)
+            with open(path, "rb") as f:
+                img = Image.open(f)
+                img.load()
+                mode = img.mode
+                rgb = img.convert("RGB") if mode != "RGB" else img.copy()
+    except Image.DecompressionBombError as err:
+        raise ImageError(path, f"refused as a possible decompression bomb ({err})") from None
+    except Image.UnidentifiedImageError:
+        raise ImageError(path, "not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        # Pillow: "image file is truncated", "broken data stream", bad headers.
+        raise ImageError(path, f"damaged or truncated image ({err})") from None
+    for w in caught:
+        if issubclass(w.category, Image.DecompressionBombWarning):
+            warnings.warn(f"{path}: {w.message}", Image.DecompressionBombWarning, stacklevel=2)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return rgb, mode
+
+
+# ----------------------------------------------------------------- torchvision
+def torchvision_resize_size(height, width, size):
+    """(new_h, new_w) of torchvision ``F.resize(img, [size])``: the shorter side
+    becomes ``size``, the longer ``int(size * long / short)`` (truncated), as
+    ``torchvision/transforms/functional.py`` ``_compute_resized_output_size``."""
+    short, long = (width, height) if width <= height else (height, width)
+    new_short, new_long = size, int(size * long / short)
+    new_w, new_h = (new_short, new_long) if width <= height else (new_long, new_short)
+    return new_h, new_w
+
+
+def center_crop_box(height, width, crop):
+    """(top, left) of torchvision ``F.center_crop``: ``int(round((H - crop) / 2))``,
+    Python's round (half to even)."""
+    return int(round((height - crop) / 2.0)), int(round((width - crop) / 2.0))
+
+
+def torchvision_uint8(img, preset="torchvision"):
+    """The HxWx3 uint8 RGB array right before ``pil_to_tensor``: resize + center crop."""
+    p = get_preset(preset)
+    w, h = img.size
+    new_h, new_w = torchvision_resize_size(h, w, p.resize)
+    # torchvision _functional_pil.resize: img.resize((w, h), BILINEAR). Pillow's
+    # bilinear filter widens its support when downscaling (antialiasing).
+    resized = img.resize((new_w, new_h), Image.BILINEAR)
+    a = np.asarray(resized, dtype=np.uint8)
+    c = p.crop
+    if c > new_h or c > new_w:
+        # F.center_crop pads with zeros first (left/top get the floor of half).
+        ph, pw = max(c - new_h, 0), max(c - new_w, 0)
+        a = np.pad(a, ((ph // 2, (ph + 1) // 2), (pw // 2, (pw + 1) // 2), (0, 0)))
+    top, left = center_crop_box(a.shape[0], a.shape[1], c)
+    return np.ascontiguousarray(a[top : top + c, left : left + c])
+
+
+def torchvision_float(u8):
+    """CHW float64: (u8 / 255 - mean) / std, the exact value of what torchvision's
+    convert_image_dtype + normalize compute in float32."""
+    x = np.asarray(u8, dtype=np.float64).transpose(2, 0, 1) / 255.0
+    mean = np.array(IMAGENET_MEAN).reshape(3, 1, 1)
+    std = np.array(IMAGENET_STD).reshape(3, 1, 1)
+    return np.ascontiguousarray((x - mean) / std)
+
+
+# ----------------------------------------------------------------- keras
+def keras_uint8(img, preset="keras-caffe"):
+    """The HxWx3 uint8 RGB array of ``load_img(path, target_size=(s, s))``: Pillow
+    NEAREST straight to s x s, skipped when the image already has that size."""
+    p = get_preset(preset)
+    size = (p.resize, p.resize)  # Pillow's (width, height)
+    if img.size != size:
+        img = img.resize(size, Image.NEAREST)
+    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+
+
+def keras_float(u8, mode):
+    """HWC float64 ``preprocess_input`` of ``img_to_array(img)``; mode 'caffe' or 'tf'."""
+    x = np.asarray(u8, dtype=np.float64)
+    if mode == "caffe":
+        return np.ascontiguousarray(x[..., ::-1] - np.array(CAFFE_MEAN_BGR))
+    if mode == "tf":
+        return x / 127.5 - 1.0
+    raise ValueError(f"unknown Keras preprocess_input mode {mode!r}; expected 'caffe' or 'tf'")
+
+
+# ----------------------------------------------------------------- together
+def uint8_stage(img, preset):
+    p = get_preset(preset)
+    return torchvision_uint8(img, p) if p.kind == "torchvision" else keras_uint8(img, p)
+
+
+def float_stage(u8, preset):
+    p = get_preset(preset)
+    if p.kind == "torchvision":
+        return torchvision_float(u8)
+    return keras_float(u8, "caffe" if p.kind == "keras-caffe" else "tf")
+
+
+def load_image(path, preset):
+    """One image file -> float64 model input without the batch axis (CHW for the
+    torchvision presets, HWC for Keras). Raises ImageError naming the file."""
+    img, _ = open_rgb(path)
+    return float_stage(uint8_stage(img, preset), preset)
+

@@ -1,0 +1,53 @@
+"""The model object: call vs trace, input checks, repr."""
+
+import numpy as np
+import pytest
+
+import refresnet
+from refresnet.synthetic import synthetic_weights
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "resnext50_32x4d", "keras_resnet50", "keras_resnet50v2", "cifar_resnet20"])
+def test_call_is_bitwise_the_traced_output(arch):
+    # __call__ runs a fused, in-place plan; it must do the same IEEE operations as
+    # the node-by-node trace.
+    classes = 10 if arch.startswith("cifar") else 1000
+    model = refresnet.build(arch, synthetic_weights(arch, seed=3, num_classes=classes))
+    shape = (2, 3, 40, 36) if model.arch.layout == "NCHW" else (2, 40, 36, 3)
+    x = np.random.default_rng(0).normal(size=shape)
+    x_copy = x.copy()
+    y = model(x)
+    last = list(model.trace(x).values())[-1]
+    assert y.dtype == np.float64
+    assert np.array_equal(y.view(np.uint64), last.view(np.uint64))
+    assert np.array_equal(x, x_copy), "the caller's input was modified"
+
+
+def test_input_of_other_dtypes_is_computed_on_its_float64_value():
+    model = refresnet.build("resnet18", synthetic_weights("resnet18", seed=1))
+    x = np.random.default_rng(0).normal(size=(1, 3, 32, 32)).astype(np.float32)
+    assert np.array_equal(model(x), model(x.astype(np.float64)))
+
+
+@pytest.mark.parametrize(
+    "shape, message",
+    [((3, 32, 32), "add a batch axis"), ((1, 32, 32, 3), "3 channels"), ((1, 1, 3, 32, 32), "4-D")],
+)
+def test_bad_input_shapes_are_named(shape, message):
+    model = refresnet.build("resnet18", synthetic_weights("resnet18", seed=1, calibrate=False))
+    with pytest.raises(ValueError, match=message):
+        model(np.zeros(shape))
+
+
+def test_too_small_input_names_the_layer():
+    # torchvision accepts any size down to 1x1; a 7x7 stem cannot read an empty axis
+    model = refresnet.build("resnet18", synthetic_weights("resnet18", seed=1, calibrate=False))
+    assert model(np.zeros((1, 3, 1, 1))).shape == (1, 1000)
+    with pytest.raises(ValueError, match="layer conv1: .*kernel 7"):
+        model(np.zeros((1, 3, 0, 5)))
+
+
+def test_repr_says_which_variant_and_constants():
+    model = refresnet.build("keras_resnet50_old", synthetic_weights("keras_resnet50_old", seed=1, calibrate=False))
+    text = repr(model)
+    assert "keras_resnet50_old" in text and "BN eps 0.001" in text and "stride on the first 1x1" in text
