@@ -1,0 +1,849 @@
+"""Read what ``torch.save`` writes, without importing torch and without running anything
+from the file.
+
+Three layouts exist (torch ``serialization.py``; RESNET_FACTS.md section 3(c)):
+
+* **zip** (default since torch 1.6): ``<root>/data.pkl`` plus one raw record
+  ``<root>/data/<key>`` per storage and a ``<root>/byteorder`` record.
+* **legacy** (torch 0.4-1.5, or ``_use_new_zipfile_serialization=False``): consecutive
+  pickles (magic number, protocol 1001, sys_info, main object, storage key list)
+  followed by each storage as an int64 element count and its raw little-endian bytes.
+* **tar** (torch < 0.4): tar members ``storages``, ``tensors`` and ``pickle``.
+
+Safety: every pickle goes through :class:`_SafeUnpickler`, whose ``find_class`` hands
+out only our own stand-ins for an explicit allow-list of globals (``_ALLOWED``); any
+other global raises :class:`LoadError` naming it, before anything else of the file is
+used. Before unpickling, each pickle's opcode stream is scanned with ``pickletools``
+(pure parsing) so that memo indices and sizes are bounded and the GLOBALs it names
+are refused up front. ``persistent_load`` only records which storage a tensor uses;
+storage bytes are read after the whole pickle has been parsed, and every tensor's
+offset/size/stride is checked against its storage before a byte is copied.
+"""
+
+import collections
+import io
+import math
+import os
+import pickle
+import pickletools
+import struct
+import tarfile
+import zipfile
+
+import numpy as np
+
+from ..errors import LoadError
+
+# ---------------------------------------------------------------------------------
+# Limits (named so a user with a genuinely larger file can see what to raise).
+# ---------------------------------------------------------------------------------
+#: Largest pickle (data.pkl, or one pickle in a legacy/tar stream) we parse. A ResNet-152
+#: state dict's pickle is ~60 KB; this bound only stops absurd or hostile inputs.
+MAX_PICKLE_BYTES = 256 * 2**20
+#: Largest number of pickle opcodes in one pickle.
+MAX_PICKLE_OPS = 20_000_000
+#: Largest tensor rank accepted (torch itself allows at most 64 dimensions).
+MAX_NDIM = 64
+#: Largest single tensor produced, in bytes (stops stride-0 "expansions" of a tiny
+#: storage into an array that would exhaust memory).
+MAX_TENSOR_BYTES = 8 * 2**30
+#: All tensors together may take at most this many times the file size, plus
+#: ``OUTPUT_SLACK_BYTES`` (shared storages and stride-0 views legitimately expand).
+MAX_OUTPUT_EXPANSION = 64
+OUTPUT_SLACK_BYTES = 64 * 2**20
+#: Deepest container nesting converted (a hostile pickle can nest lists arbitrarily).
+MAX_NESTING = 200
+#: Number of storages in a legacy/tar stream we accept.
+MAX_STORAGES = 1_000_000
+
+#: First pickle of the legacy layout (torch serialization.py ``MAGIC_NUMBER``).
+LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+#: Second pickle of the legacy layout (torch ``PROTOCOL_VERSION``).
+LEGACY_PROTOCOL = 1001
+
+_ZIP_SIGNATURE = b"PK\x03\x04"
+
+
+# ---------------------------------------------------------------------------------
+# Stand-ins handed out by find_class. None of them is torch's own object.
+# ---------------------------------------------------------------------------------
+class _Bad(Exception):
+    """Internal: the file is malformed; converted to LoadError(path, reason, tensor)."""
+
+    def __init__(self, reason, tensor=None):
+        super().__init__(reason)
+        self.reason = reason
+        self.tensor = tensor
+
+
+class _Inert:
+    """Base of every stand-in: BUILD (``__setstate__``) on it is refused."""
+
+    __slots__ = ()
+
+    def __setstate__(self, state):
+        raise _Bad(f"pickle tries to set state on a {type(self).__name__}")
+
+    def __reduce__(self):  # never pickled back
+        raise TypeError("not picklable")
+
+
+class _StorageType(_Inert):
+    """A torch storage class such as ``torch.FloatStorage``: only its element type."""
+
+    __slots__ = ("name", "dtype", "bf16")
+
+    def __init__(self, name, dtype, bf16=False):
+        self.name = name  # e.g. 'torch.FloatStorage', for messages
+        self.dtype = np.dtype(dtype)  # little-endian; swapped per file when needed
+        self.bf16 = bf16  # stored as raw uint16, widened to float32 later
+
+    def __repr__(self):
+        return self.name
+
+
+class _TensorType(_Inert):
+    """A pre-0.4 tensor class such as ``torch.FloatTensor`` (tar layout only)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+
+class _StorageRef(_Inert):
+    """What persistent_load returns: which storage, and which part of it (legacy views)."""
+
+    __slots__ = ("key", "stype", "numel", "elem_offset", "view_numel")
+
+    def __init__(self, key, stype, numel, elem_offset=0, view_numel=None):
+        self.key = key
+        self.stype = stype
+        self.numel = numel  # elements of the whole (root) storage
+        self.elem_offset = elem_offset  # start of this view in the root storage
+        self.view_numel = numel if view_numel is None else view_numel
+
+
+class _TensorRef(_Inert):
+    """A tensor as described by the pickle; turned into an ndarray after parsing."""
+
+    __slots__ = ("storage", "offset", "size", "stride", "stype", "neg")
+
+    def __init__(self, storage, offset, size, stride, stype, neg=False):
+        self.storage = storage
+        self.offset = offset
+        self.size = size
+        self.stride = stride
+        self.stype = stype
+        self.neg = neg
+
+
+def _int(x, what):
+    # bool is an int subclass; a bool where torch writes an int means a forged pickle.
+    if type(x) is not int:
+        raise _Bad(f"{what} must be an int, found {type(x).__name__}")
+    return x
+
+
+def _int_tuple(x, what):
+    if not isinstance(x, (tuple, list)):
+        raise _Bad(f"{what} must be a tuple of ints, found {type(x).__name__}")
+    if len(x) > MAX_NDIM:
+        raise _Bad(f"{what} has {len(x)} dimensions; at most MAX_NDIM={MAX_NDIM} are accepted")
+    return tuple(_int(v, what) for v in x)
+
+
+def _empty_hooks(hooks):
+    # torch writes an empty OrderedDict here ("Don't serialize hooks", torch/_utils.py).
+    if hooks is None or (isinstance(hooks, dict) and not hooks):
+        return
+    raise _Bad("tensor carries backward hooks; only plain tensors are supported")
+
+
+def _metadata_neg(metadata):
+    """torch._utils.get_tensor_metadata: {'neg': bool, 'conj': bool}. The neg bit means
+    the stored values are the negation of the tensor's (torch._neg_view)."""
+    if metadata is None:
+        return False
+    if not isinstance(metadata, dict):
+        raise _Bad(f"tensor metadata must be a dict, found {type(metadata).__name__}")
+    neg = False
+    for k, v in metadata.items():
+        if k == "neg" and type(v) is bool:
+            neg = v
+        elif k == "conj" and v is False:
+            pass
+        elif k == "conj":
+            raise _Bad("conjugated (complex) tensors are not supported")
+        else:
+            raise _Bad(f"unknown tensor metadata {k!r}={v!r}")
+    return neg
+
+
+def _make_tensor(storage, storage_offset, size, stride, stype=None, neg=False):
+    if not isinstance(storage, _StorageRef):
+        raise _Bad(f"tensor storage must come from a persistent id, found {type(storage).__name__}")
+    size = _int_tuple(size, "tensor size")
+    stride = _int_tuple(stride, "tensor stride")
+    if len(size) != len(stride):
+        raise _Bad(f"tensor size {size} and stride {stride} have different lengths")
+    return _TensorRef(storage, _int(storage_offset, "storage offset"), size, stride,
+                      stype if stype is not None else storage.stype, neg)
+
+
+def _rebuild_tensor(storage, storage_offset, size, stride):
+    # torch/_utils.py _rebuild_tensor: (storage, offset, size, stride), all in elements.
+    return _make_tensor(storage, storage_offset, size, stride)
+
+
+def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks,
+                       metadata=None):
+    # torch/_utils.py _rebuild_tensor_v2; requires_grad is irrelevant for weights.
+    _empty_hooks(backward_hooks)
+    return _make_tensor(storage, storage_offset, size, stride, neg=_metadata_neg(metadata))
+
+
+def _rebuild_tensor_v3(storage, storage_offset, size, stride, requires_grad, backward_hooks,
+                       dtype, metadata=None):
+    # torch/_utils.py _rebuild_tensor_v3: written (torch 2.x) for dtypes without a legacy
+    # storage class (uint16/32/64); the storage is then torch.storage.UntypedStorage.
+    _empty_hooks(backward_hooks)
+    if not isinstance(dtype, _StorageType):
+        raise _Bad(f"tensor dtype must be a torch dtype, found {type(dtype).__name__}")
+    if storage is not None and isinstance(storage, _StorageRef) and storage.stype.name != _UNTYPED \
+            and storage.stype.dtype != dtype.dtype:
+        raise _Bad(f"tensor dtype {dtype.name} does not match its storage {storage.stype.name}")
+    return _make_tensor(storage, storage_offset, size, stride, stype=dtype, neg=_metadata_neg(metadata))
+
+
+def _rebuild_parameter(data, requires_grad, backward_hooks):
+    # torch/_utils.py _rebuild_parameter: an nn.Parameter is just its data for us.
+    _empty_hooks(backward_hooks)
+    if not isinstance(data, _TensorRef):
+        raise _Bad(f"parameter data must be a tensor, found {type(data).__name__}")
+    return data
+
+
+def _rebuild_parameter_with_state(data, requires_grad, backward_hooks, state):
+    # Written for Parameter subclasses / parameters with Python attributes. Accept the
+    # plain case only: any attribute would be dropped, so refuse rather than lose it.
+    if state not in (None, {}, ()) and not (isinstance(state, tuple) and all(not s for s in state)):
+        raise _Bad("parameter carries extra Python state; save model.state_dict() instead")
+    return _rebuild_parameter(data, requires_grad, backward_hooks)
+
+
+_UNTYPED = "torch.storage.UntypedStorage"
+
+# Storage class -> element type (torch/storage.py _dtype_to_storage_type_map).
+_STORAGE_DTYPES = {
+    "FloatStorage": ("<f4", False),
+    "DoubleStorage": ("<f8", False),
+    "HalfStorage": ("<f2", False),
+    "BFloat16Storage": ("<u2", True),
+    "LongStorage": ("<i8", False),
+    "IntStorage": ("<i4", False),
+    "ShortStorage": ("<i2", False),
+    "CharStorage": ("i1", False),
+    "ByteStorage": ("u1", False),
+    "BoolStorage": ("?", False),
+}
+# torch dtype globals (pickled as GLOBAL 'torch <name>'), used by _rebuild_tensor_v3.
+_TORCH_DTYPES = {
+    "float64": ("<f8", False), "double": ("<f8", False),
+    "float32": ("<f4", False), "float": ("<f4", False),
+    "float16": ("<f2", False), "half": ("<f2", False),
+    "bfloat16": ("<u2", True),
+    "int64": ("<i8", False), "long": ("<i8", False),
+    "int32": ("<i4", False), "int": ("<i4", False),
+    "int16": ("<i2", False), "short": ("<i2", False),
+    "int8": ("i1", False), "uint8": ("u1", False), "bool": ("?", False),
+    "uint16": ("<u2", False), "uint32": ("<u4", False), "uint64": ("<u8", False),
+}
+_TENSOR_CLASSES = {n.replace("Storage", "Tensor") for n in _STORAGE_DTYPES}
+
+
+class _Func(_Inert):
+    """A rebuild function as the pickle sees it. Wrapped so that a BUILD opcode cannot
+    set attributes (e.g. ``__defaults__``) on our module-level functions."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, *args):
+        try:
+            return self.fn(*args)
+        except TypeError as err:  # wrong number of arguments
+            raise _Bad(f"malformed call to {self.fn.__name__}: {err}") from None
+
+
+def _build_allowed():
+    allowed = {
+        ("collections", "OrderedDict"): collections.OrderedDict,
+        ("torch._utils", "_rebuild_tensor"): _Func(_rebuild_tensor),
+        ("torch._utils", "_rebuild_tensor_v2"): _Func(_rebuild_tensor_v2),
+        ("torch._utils", "_rebuild_tensor_v3"): _Func(_rebuild_tensor_v3),
+        ("torch._utils", "_rebuild_parameter"): _Func(_rebuild_parameter),
+        ("torch._utils", "_rebuild_parameter_with_state"): _Func(_rebuild_parameter_with_state),
+        ("torch.storage", "UntypedStorage"): _StorageType(_UNTYPED, "u1"),
+        ("torch", "UntypedStorage"): _StorageType(_UNTYPED, "u1"),
+    }
+    # Storages saved from a GPU by torch < 1.0 are named torch.cuda.FloatStorage etc.;
+    # torch's own legacy find_class maps any '*Storage' name by its last part.
+    for mod in ("torch", "torch.cuda"):
+        for name, (dt, bf16) in _STORAGE_DTYPES.items():
+            allowed[(mod, name)] = _StorageType(f"{mod}.{name}", dt, bf16)
+    for name, (dt, bf16) in _TORCH_DTYPES.items():
+        allowed[("torch", name)] = _StorageType(f"torch.{name}", dt, bf16)
+    return allowed
+
+
+_ALLOWED = _build_allowed()
+# Only the tar layout's 'tensors' member names tensor classes.
+_ALLOWED_TAR_TENSORS = {(m, n): _TensorType(f"{m}.{n}") for m in ("torch", "torch.cuda") for n in _TENSOR_CLASSES}
+
+
+def _refusal(module, name):
+    full = f"{module}.{name}"
+    if module.startswith(("torch.nn", "torchvision.models", "timm.", "__main__")) or \
+            module.startswith("__torch__"):
+        return (f"refusing global '{full}': the file holds a pickled model object, not a state dict. "
+                "refresnet never runs code from a file; in Python with torch, re-save the weights with "
+                "torch.save(model.state_dict(), path)")
+    if name.endswith("Storage") or (module == "torch" and name.islower()):
+        return f"unsupported storage/dtype '{full}' (supported: {', '.join(sorted(_STORAGE_DTYPES))})"
+    return (f"refusing global '{full}': refresnet only unpickles tensors, numbers, strings and "
+            "containers (allowed globals: collections.OrderedDict, torch._utils._rebuild_tensor*, "
+            "torch._utils._rebuild_parameter*, torch.*Storage); re-save just the state dict")
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """pickle.Unpickler whose globals come only from an allow-list of stand-ins."""
+
+    def __init__(self, data, persistent, allowed):
+        super().__init__(io.BytesIO(data), encoding="utf-8")
+        self._persistent = persistent
+        self._allowed = allowed
+
+    def find_class(self, module, name):
+        found = self._allowed.get((module, name))
+        if found is None:
+            raise _Bad(_refusal(module, name))
+        return found
+
+    def persistent_load(self, pid):
+        if self._persistent is None:
+            raise _Bad("unexpected persistent id in this pickle")
+        return self._persistent(pid)
+
+
+def _scan_pickle(buf, start, allowed):
+    """Parse (never execute) the pickle at ``buf[start:]``; return its end offset.
+
+    Refuses disallowed GLOBALs before anything is unpickled and bounds the memo indices,
+    since the C unpickler grows its memo table to the largest index it is given.
+    """
+    stream = io.BytesIO(buf)
+    stream.seek(start)
+    n_ops = 0
+    for op, arg, _pos in pickletools.genops(stream):
+        n_ops += 1
+        if n_ops > MAX_PICKLE_OPS:
+            raise _Bad(f"pickle has more than MAX_PICKLE_OPS={MAX_PICKLE_OPS} opcodes")
+        if op.name in ("GLOBAL", "INST"):
+            module, _, name = arg.partition(" ")
+            if (module, name) not in allowed:
+                raise _Bad(_refusal(module, name))
+        elif op.name in ("PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET"):
+            if not isinstance(arg, int) or arg < 0 or arg > MAX_PICKLE_OPS:
+                raise _Bad(f"pickle memo index {arg!r} out of range")
+        if stream.tell() - start > MAX_PICKLE_BYTES:
+            raise _Bad(f"pickle larger than MAX_PICKLE_BYTES={MAX_PICKLE_BYTES}")
+    return stream.tell()
+
+
+def _unpickle(buf, start, persistent=None, allowed=_ALLOWED):
+    """(object, end offset) of the pickle at buf[start:], through the safe unpickler."""
+    end = _scan_pickle(buf, start, allowed)
+    obj = _SafeUnpickler(bytes(buf[start:end]), persistent, allowed).load()
+    return obj, end
+
+
+# ---------------------------------------------------------------------------------
+# Turning tensor descriptions into arrays.
+# ---------------------------------------------------------------------------------
+class _Materializer:
+    """Converts the unpickled object graph: _TensorRef -> ndarray, containers preserved."""
+
+    def __init__(self, storage_bytes, file_size, byteorder="little"):
+        self._bytes = storage_bytes  # key -> np.uint8 array of the whole root storage
+        # The zip layout's 'byteorder' record says how storages were written; torch
+        # byteswaps on load when it differs from the machine (serialization.py _load).
+        self._order = "<" if byteorder == "little" else ">"
+        self._budget = MAX_OUTPUT_EXPANSION * file_size + OUTPUT_SLACK_BYTES
+        self._memo = {}
+
+    def tensor(self, t, name):
+        st = t.stype
+        sref = t.storage
+        raw = self._bytes[sref.key]
+        item = sref.stype.dtype.itemsize
+        # A legacy view covers elements [elem_offset, elem_offset + view_numel) of its root.
+        if sref.elem_offset < 0 or sref.view_numel < 0 or \
+                (sref.elem_offset + sref.view_numel) * item > raw.size:
+            raise _Bad(f"storage view [{sref.elem_offset}, +{sref.view_numel}) lies outside its "
+                       f"storage of {raw.size // item} elements", name)
+        raw = raw[sref.elem_offset * item:(sref.elem_offset + sref.view_numel) * item]
+        tdt = st.dtype.newbyteorder(self._order) if st.dtype.itemsize > 1 else st.dtype
+        n_elems = raw.size // tdt.itemsize
+        if any(s < 0 for s in t.size) or any(s < 0 for s in t.stride) or t.offset < 0:
+            raise _Bad(f"negative size/stride/offset (size {t.size}, stride {t.stride}, "
+                       f"offset {t.offset})", name)
+        numel = math.prod(t.size)
+        # Native-order, canonical dtype of the result (e.g. float32, not '>f4').
+        out_dtype = np.dtype(np.float32) if st.bf16 else np.dtype(f"{tdt.kind}{tdt.itemsize}")
+        if numel * out_dtype.itemsize > MAX_TENSOR_BYTES:
+            raise _Bad(f"tensor of shape {t.size} exceeds MAX_TENSOR_BYTES={MAX_TENSOR_BYTES}", name)
+        self._budget -= numel * out_dtype.itemsize
+        if self._budget < 0:
+            raise _Bad("tensors would take more than MAX_OUTPUT_EXPANSION times the file size "
+                       "(views expanding one small storage?)", name)
+        if numel == 0:
+            arr = np.empty(t.size, dtype=out_dtype)
+        else:
+            last = t.offset + sum((s - 1) * d for s, d in zip(t.size, t.stride))
+            if last >= n_elems:
+                raise _Bad(f"storage has {n_elems} elements but the tensor (offset {t.offset}, "
+                           f"size {t.size}, stride {t.stride}) needs {last + 1}", name)
+            typed = raw[: n_elems * tdt.itemsize].view(tdt)
+            view = np.lib.stride_tricks.as_strided(
+                typed[t.offset:], shape=t.size, strides=tuple(d * tdt.itemsize for d in t.stride),
+                writeable=False)
+            if st.bf16:
+                # bfloat16 is the top half of a float32: widening is exact.
+                arr = (view.astype(np.uint32) << np.uint32(16)).view(np.float32)
+            elif tdt == np.bool_:
+                arr = np.array(view.view(np.uint8) != 0, order="C")
+            else:
+                arr = np.array(view, dtype=out_dtype, order="C", copy=True)
+        if t.neg:
+            if arr.dtype == np.bool_:
+                raise _Bad("negated bool tensor", name)
+            arr = np.negative(arr)
+        return arr
+
+    def convert(self, obj, name="", depth=0):
+        if depth > MAX_NESTING:
+            raise _Bad(f"containers nested deeper than MAX_NESTING={MAX_NESTING}")
+        if obj is None or isinstance(obj, (bool, int, float, complex, str, bytes)):
+            return obj
+        key = id(obj)
+        if key in self._memo:
+            return self._memo[key]
+        if isinstance(obj, _TensorRef):
+            out = self.tensor(obj, name or None)
+        elif isinstance(obj, collections.OrderedDict) or type(obj) is dict:
+            out = collections.OrderedDict() if isinstance(obj, collections.OrderedDict) else {}
+            self._memo[key] = out
+            for k, v in obj.items():
+                if isinstance(k, _Inert):
+                    raise _Bad("a tensor used as a dict key")
+                out[k] = self.convert(v, f"{name}.{k}" if name else str(k), depth + 1)
+        elif type(obj) is list:
+            out = []
+            self._memo[key] = out
+            out.extend(self.convert(v, f"{name}[{i}]", depth + 1) for i, v in enumerate(obj))
+        elif type(obj) is tuple:
+            out = tuple(self.convert(v, f"{name}[{i}]", depth + 1) for i, v in enumerate(obj))
+        elif type(obj) in (set, frozenset):
+            out = obj  # only hashable plain values can be in a set
+        elif isinstance(obj, _StorageRef):
+            raise _Bad("the file holds a bare storage, not a tensor", name or None)
+        else:
+            raise _Bad(f"unsupported object of type {type(obj).__name__}", name or None)
+        self._memo[key] = out
+        return out
+
+
+def _storage_nbytes(sref):
+    return sref.numel * sref.stype.dtype.itemsize
+
+
+# ---------------------------------------------------------------------------------
+# The three layouts.
+# ---------------------------------------------------------------------------------
+def _read_zip(path, file_size):
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as err:
+        raise _Bad(f"damaged or truncated zip archive ({err})") from None
+    with zf:
+        infos = {i.filename: i for i in zf.infolist()}
+        # torch (PyTorchStreamReader) keeps every record under one top-level folder whose
+        # name varies (file stem, 'archive', ...): find it from data.pkl, not by name.
+        pkls = [n for n in infos if n.endswith("/data.pkl") and n.count("/") == 1]
+        if not pkls:
+            raise _Bad("zip archive has no <folder>/data.pkl record: not a torch.save file")
+        if len(pkls) > 1:
+            raise _Bad(f"zip archive has several data.pkl records ({', '.join(sorted(pkls))})")
+        prefix = pkls[0][: -len("data.pkl")]
+        if infos[pkls[0]].file_size > MAX_PICKLE_BYTES:
+            raise _Bad(f"data.pkl larger than MAX_PICKLE_BYTES={MAX_PICKLE_BYTES}")
+
+        def record(name):
+            return zf.read(infos[name])
+
+        byteorder = "little"
+        if prefix + "byteorder" in infos:
+            bo = record(prefix + "byteorder")
+            if bo not in (b"little", b"big"):
+                raise _Bad(f"unknown byteorder record {bo[:20]!r}")
+            byteorder = bo.decode()
+
+        refs = {}
+
+        def persistent(pid):
+            # ('storage', storage class, key, location, numel) -- torch serialization.py _load.
+            if not isinstance(pid, tuple) or len(pid) != 5 or pid[0] != "storage":
+                raise _Bad(f"unexpected persistent id {_short(pid)}")
+            _, stype, key, location, numel = pid
+            if not isinstance(stype, _StorageType) or not isinstance(key, str) \
+                    or not isinstance(location, str):
+                raise _Bad(f"malformed storage persistent id {_short(pid)}")
+            numel = _int(numel, "storage size")
+            if numel < 0:
+                raise _Bad(f"negative storage size {numel}")
+            return _remember(refs, _StorageRef(key, stype, numel))
+
+        obj, _ = _unpickle(record(pkls[0]), 0, persistent)
+
+        storage = {}
+        for key, sref in refs.items():
+            name = f"{prefix}data/{key}"
+            if name not in infos:
+                raise _Bad(f"storage record {name} is missing from the archive")
+            want = _storage_nbytes(sref)
+            if infos[name].file_size != want:
+                raise _Bad(f"storage record {name} has {infos[name].file_size} bytes but its "
+                           f"{sref.stype.name} of {sref.numel} elements needs {want}")
+            storage[key] = np.frombuffer(record(name), dtype=np.uint8)
+    return obj, storage, byteorder
+
+
+def _remember(refs, sref):
+    """One key, one storage: a key reused with another type or size is a forged file."""
+    old = refs.get(sref.key)
+    if old is None:
+        refs[sref.key] = sref
+        return sref
+    if old.stype.dtype != sref.stype.dtype or old.numel != sref.numel:
+        raise _Bad(f"storage {sref.key!r} is declared both as {old.stype.name}[{old.numel}] and "
+                   f"{sref.stype.name}[{sref.numel}]")
+    return sref
+
+
+def _read_legacy(path, buf):
+    pos = 0
+    magic, pos = _unpickle(buf, pos)
+    if magic != LEGACY_MAGIC:
+        raise _Bad("bad magic number: not a torch.save file (or a damaged one)")
+    proto, pos = _unpickle(buf, pos)
+    if proto != LEGACY_PROTOCOL:
+        raise _Bad(f"unsupported legacy protocol version {proto!r} (expected {LEGACY_PROTOCOL})")
+    sys_info, pos = _unpickle(buf, pos)
+    if not isinstance(sys_info, dict):
+        raise _Bad("malformed sys_info record")
+    if sys_info.get("little_endian", True) is not True:
+        # Storages are written little-endian by torch >= 1.0 whatever the machine, but
+        # older writers used native order; we cannot tell which, so refuse.
+        raise _Bad("legacy file written on a big-endian machine is not supported")
+
+    refs = {}
+
+    def persistent(pid):
+        # ('storage', class, root_key, location, numel, view_metadata) or ('module', ...)
+        if isinstance(pid, tuple) and pid and pid[0] == "module":
+            name = getattr(pid[1], "name", pid[1]) if len(pid) > 1 else "?"
+            raise _Bad(f"the file holds a pickled model object ({name}), not a state dict; "
+                       "re-save it with torch.save(model.state_dict(), path)")
+        if not isinstance(pid, tuple) or len(pid) != 6 or pid[0] != "storage":
+            raise _Bad(f"unexpected persistent id {_short(pid)}")
+        _, stype, key, location, numel, view = pid
+        if not isinstance(stype, _StorageType) or not isinstance(key, str) \
+                or not isinstance(location, str):
+            raise _Bad(f"malformed storage persistent id {_short(pid)}")
+        numel = _int(numel, "storage size")
+        if numel < 0:
+            raise _Bad(f"negative storage size {numel}")
+        root = _remember(refs, _StorageRef(key, stype, numel))
+        if view is None:
+            return root
+        if not isinstance(view, tuple) or len(view) != 3:
+            raise _Bad(f"malformed storage view {_short(view)}")
+        _vkey, off, vsize = view
+        return _StorageRef(key, stype, numel, _int(off, "view offset"), _int(vsize, "view size"))
+
+    obj, pos = _unpickle(buf, pos, persistent)
+    keys, pos = _unpickle(buf, pos)
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise _Bad("malformed storage key list")
+    if len(keys) > MAX_STORAGES:
+        raise _Bad(f"more than MAX_STORAGES={MAX_STORAGES} storages")
+    if set(keys) != set(refs) or len(set(keys)) != len(keys):
+        raise _Bad(f"storage key list ({len(keys)} keys) does not match the storages the pickle "
+                   f"uses ({len(refs)})")
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    storage = {}
+    for key in keys:
+        sref = refs[key]
+        # Each storage: int64 little-endian element count, then its raw bytes
+        # (torch/csrc serialization.cpp THPStorage_writeFileRaw).
+        if pos + 8 > len(buf):
+            raise _Bad(f"file truncated before storage {key!r}")
+        (count,) = struct.unpack_from("<q", buf, pos)
+        pos += 8
+        if count != sref.numel:
+            raise _Bad(f"storage {key!r} holds {count} elements, the pickle says {sref.numel}")
+        nbytes = _storage_nbytes(sref)
+        if pos + nbytes > len(buf):
+            raise _Bad(f"file truncated inside storage {key!r}: needs {nbytes} bytes, "
+                       f"{len(buf) - pos} left")
+        storage[key] = arr[pos:pos + nbytes]
+        pos += nbytes
+    return obj, storage
+
+
+def _read_tar(path):
+    """Pre-0.4 layout (torch serialization.py legacy_load, tar branch)."""
+    try:
+        with tarfile.open(path, mode="r:") as tar:
+            members = {}
+            for name in ("storages", "tensors", "pickle"):
+                try:
+                    info = tar.getmember(name)
+                except KeyError:
+                    raise _Bad(f"tar archive has no '{name}' member: not a torch.save file") from None
+                if not info.isfile():
+                    raise _Bad(f"tar member '{name}' is not a regular file")
+                members[name] = tar.extractfile(info).read()
+    except tarfile.TarError as err:
+        raise _Bad(f"damaged tar archive ({err})") from None
+
+    tar_allowed = dict(_ALLOWED)
+    tar_allowed.update(_ALLOWED_TAR_TENSORS)
+
+    buf = members["storages"]
+    count, pos = _unpickle(buf, 0)
+    _int(count, "storage count")
+    if not 0 <= count <= MAX_STORAGES:
+        raise _Bad(f"storage count {count} outside [0, MAX_STORAGES={MAX_STORAGES}]")
+    roots, storage = {}, {}
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    for _ in range(count):
+        rec, pos = _unpickle(buf, pos)
+        if not isinstance(rec, tuple) or len(rec) != 3 or not isinstance(rec[2], _StorageType):
+            raise _Bad(f"malformed storage record {_short(rec)}")
+        key, _location, stype = rec
+        if pos + 8 > len(buf):
+            raise _Bad("file truncated in the storages member")
+        (numel,) = struct.unpack_from("<q", buf, pos)
+        pos += 8
+        if numel < 0:
+            raise _Bad(f"negative storage size {numel}")
+        sref = _StorageRef(str(key), stype, numel)
+        nbytes = _storage_nbytes(sref)
+        if pos + nbytes > len(buf):
+            raise _Bad(f"file truncated inside storage {key!r}")
+        storage[sref.key] = arr[pos:pos + nbytes]
+        pos += nbytes
+        roots[sref.key] = sref
+    views, pos = _unpickle(buf, pos)
+    if not isinstance(views, list):
+        raise _Bad("malformed storage view list")
+    objects = dict(roots)
+    for v in views:
+        if not isinstance(v, tuple) or len(v) != 4 or str(v[1]) not in roots:
+            raise _Bad(f"malformed storage view {_short(v)}")
+        target, root_key, off, numel = v
+        root = roots[str(root_key)]
+        objects[str(target)] = _StorageRef(root.key, root.stype, root.numel,
+                                           _int(off, "view offset"), _int(numel, "view size"))
+
+    buf = members["tensors"]
+    count, pos = _unpickle(buf, 0, allowed=tar_allowed)
+    _int(count, "tensor count")
+    for _ in range(count):
+        rec, pos = _unpickle(buf, pos, allowed=tar_allowed)
+        if not isinstance(rec, tuple) or len(rec) != 3 or str(rec[1]) not in objects:
+            raise _Bad(f"malformed tensor record {_short(rec)}")
+        key, storage_id, _ttype = rec
+        if pos + 8 > len(buf):
+            raise _Bad("file truncated in the tensors member")
+        (ndim,) = struct.unpack_from("<i", buf, pos)
+        pos += 8  # int32 ndim + 4 bytes of padding (torch treated ndim as 8 bytes once)
+        if not 0 <= ndim <= MAX_NDIM:
+            raise _Bad(f"tensor rank {ndim} outside [0, MAX_NDIM={MAX_NDIM}]")
+        if pos + 16 * ndim + 8 > len(buf):
+            raise _Bad("file truncated in the tensors member")
+        size = struct.unpack_from(f"<{ndim}q", buf, pos)
+        stride = struct.unpack_from(f"<{ndim}q", buf, pos + 8 * ndim)
+        (offset,) = struct.unpack_from("<q", buf, pos + 16 * ndim)
+        pos += 16 * ndim + 8
+        sref = objects[str(storage_id)]
+        objects[str(key)] = _TensorRef(sref, offset, size, stride, sref.stype)
+
+    def persistent(pid):
+        if isinstance(pid, tuple):
+            raise _Bad("the file holds a pickled model object, not a state dict; re-save it with "
+                       "torch.save(model.state_dict(), path)")
+        if str(pid) not in objects:
+            raise _Bad(f"unknown persistent id {_short(pid)}")
+        return objects[str(pid)]
+
+    obj, _ = _unpickle(members["pickle"], 0, persistent)
+    return obj, storage
+
+
+def _short(x, n=80):
+    r = repr(x)
+    return r if len(r) <= n else r[: n - 3] + "..."
+
+
+# ---------------------------------------------------------------------------------
+# Public functions.
+# ---------------------------------------------------------------------------------
+def read_torch_file(path):
+    """Read a file written by ``torch.save`` (zip, legacy or pre-0.4 tar layout).
+
+    Returns the saved object with every tensor as a C-contiguous NumPy array of the
+    tensor's own shape and dtype (bfloat16 widened exactly to float32) and OrderedDict,
+    dict, list, tuple, numbers, str and None preserved. Nothing from the file is
+    executed: any pickled global outside a small allow-list raises LoadError naming it.
+    Every problem raises :class:`refresnet.errors.LoadError` naming the file.
+    """
+    path = os.fspath(path)
+    try:
+        if not os.path.exists(path):
+            raise _Bad("no such file")
+        if os.path.isdir(path):
+            raise _Bad("is a directory, not a weight file")
+        file_size = os.path.getsize(path)
+        if file_size == 0:
+            raise _Bad("empty file")
+        with open(path, "rb") as f:
+            head = f.read(512)
+        byteorder = "little"
+        if head.startswith(_ZIP_SIGNATURE):
+            obj, storage, byteorder = _read_zip(path, file_size)
+        elif len(head) >= 262 and head[257:262] == b"ustar":
+            obj, storage = _read_tar(path)
+        elif head[:1] == b"\x80":
+            with open(path, "rb") as f:
+                buf = f.read()
+            obj, storage = _read_legacy(path, buf)
+        else:
+            raise _Bad("bad magic: not a torch.save file (neither a zip archive, a legacy pickle "
+                       "stream nor a tar archive)")
+        return _Materializer(storage, file_size, byteorder).convert(obj)
+    except LoadError:
+        raise
+    except _Bad as err:
+        raise LoadError(path, err.reason, err.tensor) from None
+    except RecursionError:
+        raise LoadError(path, "malformed pickle: nested too deeply") from None
+    except MemoryError:
+        raise LoadError(path, "malformed file: it asks for more memory than is available") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
+            AttributeError, struct.error, zipfile.BadZipFile, OverflowError, UnicodeDecodeError,
+            OSError, tarfile.TarError) as err:
+        raise LoadError(path, f"malformed or truncated file ({type(err).__name__}: {err})") from None
+
+
+def extract_state_dict(obj, path):
+    """Flat ``{name: ndarray}`` from whatever object a weight file held.
+
+    Rule (checked in this order):
+
+    1. ``obj`` itself is a state dict when it is a dict whose values are mostly (more
+       than half) arrays.
+    2. Otherwise the state dict is the dict nested inside ``obj`` (searched up to three
+       levels deep, through dicts only) whose values are mostly arrays. Checkpoints
+       written by training scripts wrap it as ``{"state_dict": ...}``, ``{"model": ...}``,
+       ``{"model_state_dict": ...}``, ``{"net": ...}`` beside an optimizer, epoch, etc.
+       If several qualify (e.g. "model" and "model_ema"), the first of ``_PREFERRED_KEYS``
+       wins; if none of them is among the candidates, LoadError lists the candidates.
+    3. In the chosen dict, entries whose value is a plain Python number, string, bool or
+       None are training metadata and are dropped (documented, never weights); any other
+       non-array value raises LoadError naming the entry. Keys must be strings.
+    4. A ``module.`` prefix on *every* key (``nn.DataParallel`` / DDP) and an
+       ``_orig_mod.`` prefix on every key (``torch.compile``) are stripped.
+    """
+    if isinstance(obj, np.ndarray):
+        raise LoadError(path, "the file holds a single tensor, not a state dict")
+    if not isinstance(obj, dict):
+        raise LoadError(path, f"the file holds a {type(obj).__name__}, not a state dict")
+    if _mostly_arrays(obj):
+        sd = obj
+    else:
+        found = []
+        _find_state_dicts(obj, "", 1, found)
+        if not found:
+            raise LoadError(path, "no state dict found: no dict of tensors at the top level or "
+                                  f"under any key (top-level keys: {_keys(obj)})")
+        if len(found) == 1:
+            sd = found[0][1]
+        else:
+            by_path = dict(found)
+            for k in _PREFERRED_KEYS:
+                if k in by_path:
+                    sd = by_path[k]
+                    break
+            else:
+                raise LoadError(path, "several dicts of tensors found, cannot tell which holds the "
+                                      f"weights: {', '.join(p for p, _ in found)}")
+    out = {}
+    for k, v in sd.items():
+        if not isinstance(k, str):
+            raise LoadError(path, f"state dict key {k!r} is not a string")
+        if isinstance(v, np.ndarray):
+            out[k] = v
+        elif v is None or isinstance(v, (bool, int, float, str)):
+            continue  # training metadata (see rule 3)
+        else:
+            raise LoadError(path, f"state dict entry is a {type(v).__name__}, not a tensor", tensor=k)
+    if not out:
+        raise LoadError(path, "the state dict holds no tensors")
+    for prefix in _STRIPPED_PREFIXES * 2:  # either order, each at most twice
+        if all(k.startswith(prefix) for k in out):
+            out = {k[len(prefix):]: v for k, v in out.items()}
+    return out
+
+
+#: Wrapper keys tried in this order when several nested dicts hold tensors.
+_PREFERRED_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "module",
+                   "weights", "params")
+#: Key prefixes stripped when every key has them.
+_STRIPPED_PREFIXES = ("module.", "_orig_mod.")
+
+
+def _mostly_arrays(d):
+    if not d:
+        return False
+    n = sum(isinstance(v, np.ndarray) for v in d.values())
+    return 2 * n > len(d)
+
+
+def _find_state_dicts(d, prefix, depth, found):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            p = f"{prefix}{k}"
+            if _mostly_arrays(v):
+                found.append((p, v))
+            elif depth < 3:
+                _find_state_dicts(v, p + ".", depth + 1, found)
+
+
+def _keys(d, n=10):
+    ks = [repr(k) for k in list(d)[:n]]
+    return ", ".join(ks) + (", ..." if len(d) > n else "")
