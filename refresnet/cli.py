@@ -1,0 +1,479 @@
+"""``python -m refresnet``: predict with each framework's exact preprocessing, inspect weight files.
+
+Exit status: 0 all went well; 2 a bad input (weights, image, architecture, option),
+reported as one line on stderr naming the file and the problem (``--debug`` shows the
+traceback); with several images, the bad ones are reported, the others still run,
+and the status is 2.
+"""
+
+import argparse
+import hashlib
+import importlib
+import importlib.util
+import json
+import os
+import sys
+import traceback
+
+import numpy as np
+
+from . import labels as _labels
+from . import preprocess as _pre
+from .archs import ARCHS, get_arch
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif")
+PROGRESS_MIN_IMAGES = 20
+
+# Official weight files by architecture, preferred first (torchvision's DEFAULT is
+# V2 where one exists). Names and hosts: RESNET_FACTS.md sections 1 and 2.
+TORCH_HUB_URL = "https://download.pytorch.org/models/"
+KERAS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
+OFFICIAL_FILES = {
+    "resnet50": ["resnet50-11ad3fa6.pth", "resnet50-0676ba61.pth", "resnet50-19c8e357.pth"],
+    "resnet18": ["resnet18-f37072fd.pth", "resnet18-5c106cde.pth"],
+    "resnet34": ["resnet34-b627a593.pth", "resnet34-333f7ec4.pth"],
+    "resnet101": ["resnet101-cd907fc2.pth", "resnet101-63fe2227.pth", "resnet101-5d3b4d8f.pth"],
+    "resnet152": ["resnet152-f82ba261.pth", "resnet152-394f9c45.pth", "resnet152-b121ed2d.pth"],
+    "resnext50_32x4d": ["resnext50_32x4d-1a0047aa.pth", "resnext50_32x4d-7cdf4587.pth"],
+    "resnext101_32x8d": ["resnext101_32x8d-110c445d.pth", "resnext101_32x8d-8ba56ff5.pth"],
+    "resnext101_64x4d": ["resnext101_64x4d-173b62eb.pth"],
+    "wide_resnet50_2": ["wide_resnet50_2-9ba9bcbe.pth", "wide_resnet50_2-95faca4d.pth"],
+    "wide_resnet101_2": ["wide_resnet101_2-d733dc28.pth", "wide_resnet101_2-32ee1156.pth"],
+    "keras_resnet50": ["resnet50_weights_tf_dim_ordering_tf_kernels.h5"],
+    "keras_resnet101": ["resnet101_weights_tf_dim_ordering_tf_kernels.h5"],
+    "keras_resnet152": ["resnet152_weights_tf_dim_ordering_tf_kernels.h5"],
+    "keras_resnet50v2": ["resnet50v2_weights_tf_dim_ordering_tf_kernels.h5"],
+    "keras_resnet101v2": ["resnet101v2_weights_tf_dim_ordering_tf_kernels.h5"],
+    "keras_resnet152v2": ["resnet152v2_weights_tf_dim_ordering_tf_kernels.h5"],
+    # The old-named Keras ResNet50 file has the same name as the new one.
+    "keras_resnet50_old": ["resnet50_weights_tf_dim_ordering_tf_kernels.h5"],
+}
+
+
+class CLIError(ValueError):
+    """A bad input found by the command line itself (message names the file)."""
+
+
+# ------------------------------------------------------------------ weights
+def torch_checkpoint_dir():
+    """torch.hub.get_dir() + '/checkpoints': $TORCH_HOME, else $XDG_CACHE_HOME/torch, else ~/.cache/torch."""
+    home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "torch"
+    )
+    return os.path.join(os.path.expanduser(home), "hub", "checkpoints")
+
+
+def keras_model_dirs():
+    """keras.utils.get_file's cache: $KERAS_HOME/models, else ~/.keras/models, and
+    /tmp/.keras/models (Keras's fallback when ~ is not writable)."""
+    if os.environ.get("KERAS_HOME"):
+        return [os.path.join(os.path.expanduser(os.environ["KERAS_HOME"]), "models")]
+    return [os.path.join(os.path.expanduser("~"), ".keras", "models"), os.path.join("/tmp", ".keras", "models")]
+
+
+def find_cached_weights(arch=None):
+    """(path, arch name) of the first official file found in the framework caches."""
+    names = [arch] if arch is not None else list(OFFICIAL_FILES)
+    for name in names:
+        row = get_arch(name)
+        dirs = [torch_checkpoint_dir()] if row.framework == "torchvision" else keras_model_dirs()
+        for fname in OFFICIAL_FILES.get(name, []):
+            for d in dirs:
+                p = os.path.join(d, fname)
+                if os.path.isfile(p):
+                    return p, name
+    return None, None
+
+
+def _missing_weights_message(arch):
+    name = arch or "resnet50"
+    row = get_arch(name)
+    files = OFFICIAL_FILES.get(name)
+    searched = ", ".join([torch_checkpoint_dir()] + keras_model_dirs())
+    if not files:
+        return f"no --weights given, and {name} has no official weight file to look for; pass --weights FILE or --weights synthetic:{name}"
+    if row.framework == "torchvision":
+        where = f"{TORCH_HUB_URL}{files[0]} into {torch_checkpoint_dir()}/ (what torchvision.models.{name}(weights='DEFAULT') downloads)"
+    else:
+        where = f"{KERAS_URL}{files[0]} into {keras_model_dirs()[0]}/ (what keras.applications downloads)"
+    return (
+        f"no --weights given and no official weight file found in {searched}; get {where}, "
+        f"or pass --weights FILE, or --weights synthetic:{name} to run on seeded synthetic weights"
+    )
+
+
+def parse_synthetic(spec):
+    """'synthetic:ARCH[:SEED]' -> (arch name, seed)."""
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not parts[1]:
+        raise CLIError(f"{spec}: expected synthetic:ARCH or synthetic:ARCH:SEED, e.g. synthetic:resnet50:0")
+    try:
+        get_arch(parts[1])
+    except ValueError as err:  # the message lists the valid names
+        raise CLIError(f"{spec}: {err}") from None
+    seed = 0
+    if len(parts) == 3:
+        try:
+            seed = int(parts[2])
+        except ValueError:
+            raise CLIError(f"{spec}: the seed must be a non-negative integer, got {parts[2]!r}") from None
+        if seed < 0:
+            raise CLIError(f"{spec}: the seed must be a non-negative integer, got {seed}")
+    return parts[1], seed
+
+
+def synthetic_label(arch, seed):
+    return f"synthetic:{arch}:{seed}"
+
+
+def read_weight_dict(spec, arch=None):
+    """(weights dict, Arch row, path label, format name, synthetic?) for a path or a
+    synthetic:ARCH[:SEED] spec."""
+    from .detect import detect_arch
+
+    if spec.startswith("synthetic:"):
+        from .synthetic import synthetic_weights
+
+        name, seed = parse_synthetic(spec)
+        if arch is not None and get_arch(arch).name != name:
+            raise CLIError(f"{spec}: --arch {arch} contradicts the synthetic architecture {name}")
+        return synthetic_weights(name, seed=seed), get_arch(name), synthetic_label(name, seed), "synthetic", True
+    from .load import read_weights
+
+    weights, fmt, _ = read_weights(spec)
+    row = get_arch(arch) if arch is not None else detect_arch(weights, spec)
+    return weights, row, spec, fmt, False
+
+
+def load_model(spec, arch=None):
+    """(Model, synthetic?) for a path or a synthetic:ARCH[:SEED] spec."""
+    from .model import Model
+
+    weights, row, label, fmt, synthetic = read_weight_dict(spec, arch)
+    return Model(row, weights, path=label, source=fmt), synthetic
+
+
+# ------------------------------------------------------------------ images
+def collect_images(paths):
+    """(list of image paths, list of (path, reason) problems): directories are walked
+    recursively (sorted) for files with an image extension; files are taken as given."""
+    found, problems = [], []
+    for p in paths:
+        if os.path.isdir(p):
+            n = 0
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                for f in sorted(files):
+                    if f.lower().endswith(IMAGE_EXTENSIONS):
+                        found.append(os.path.join(root, f))
+                        n += 1
+            if n == 0:
+                problems.append((p, f"directory holds no image files ({', '.join(IMAGE_EXTENSIONS)})"))
+        elif os.path.exists(p):
+            found.append(p)
+        else:
+            problems.append((p, "no such file"))
+    return found, problems
+
+
+class Progress:
+    """A one-line progress bar on stderr, shown only for many images on a terminal."""
+
+    def __init__(self, total, enabled):
+        self.total, self.done, self.enabled = total, 0, enabled
+
+    def step(self, n):
+        self.done += n
+        if self.enabled:
+            width = 30
+            filled = int(width * self.done / max(self.total, 1))
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} images")
+            sys.stderr.flush()
+
+    def close(self):
+        if self.enabled:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def softmax(logits):
+    """Row-wise softmax in float64 (max subtracted first, as torch.softmax does)."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _err(msg):
+    sys.stderr.write(f"refresnet: {msg}\n")
+    sys.stderr.flush()
+
+
+# ------------------------------------------------------------------ predict
+def run_predict(args):
+    if args.top < 1:
+        raise CLIError(f"--top must be at least 1, got {args.top}")
+    if args.batch_size < 1:
+        raise CLIError(f"--batch-size must be at least 1, got {args.batch_size}")
+    spec = args.weights
+    if spec is None:
+        path, _ = find_cached_weights(args.arch)
+        if path is None:
+            raise CLIError(_missing_weights_message(args.arch))
+        _err(f"using weights found in the cache: {path}")
+        spec = path
+    model, synthetic = load_model(spec, args.arch)
+    if not model.include_top or not model.num_classes:
+        raise CLIError(f"{model.path}: the file has no classifier (include_top=False), so there is nothing to predict; use inspect")
+    preset = _pre.get_preset(args.preprocess) if args.preprocess else _pre.preset_for(model.arch, model.path)
+    banner = None
+    if synthetic:
+        banner = (
+            f"SYNTHETIC WEIGHTS ({model.path}): seeded random weights, not trained; "
+            "these predictions mean nothing and only exercise the pipeline"
+        )
+        _err("WARNING: " + banner)
+    images, problems = collect_images(args.images)
+    failed = bool(problems)
+    for p, reason in problems:
+        _err(f"{p}: {reason}")
+    if not args.json:
+        if banner:
+            print("*** " + banner + " ***")
+        print(f"weights: {model.path} ({model.arch.name}, {model.source}); preprocess: {preset.name} [{preset.describe()}]")
+    k = min(args.top, model.num_classes)
+    progress = Progress(len(images), len(images) >= PROGRESS_MIN_IMAGES and sys.stderr.isatty())
+    for start in range(0, len(images), args.batch_size):
+        batch_paths, batch = [], []
+        for path in images[start : start + args.batch_size]:
+            try:
+                img, mode = _pre.open_rgb(path)
+                if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                    _err(f"{path}: note: {mode} image converted with Pillow's convert('RGB'), which clips to 0..255 as both frameworks' loaders do")
+                x = _pre.float_stage(_pre.uint8_stage(img, preset), preset)
+            except _pre.ImageError as err:
+                _err(str(err))
+                failed = True
+                continue
+            if preset.layout != model.arch.layout:
+                x = x.transpose(1, 2, 0) if preset.layout == "NCHW" else x.transpose(2, 0, 1)
+            batch_paths.append(path)
+            batch.append(x)
+        if batch:
+            out = np.asarray(model(np.stack(batch)), dtype=np.float64)
+            probs = softmax(out) if model.arch.head == "logits" else out
+            for path, p in zip(batch_paths, probs):
+                _emit(args, path, model, preset, p, k)
+        progress.step(len(images[start : start + args.batch_size]))
+    progress.close()
+    if not images and not problems:
+        raise CLIError("no images given")
+    return EXIT_BAD_INPUT if failed else EXIT_OK
+
+
+def _emit(args, path, model, preset, probs, k):
+    # Stable order: probability descending, then class index ascending on ties.
+    order = np.lexsort((np.arange(probs.size), -probs))[:k]
+    preds = [
+        {"index": int(i), "label": _labels.label(int(i), model.num_classes), "probability": float(probs[i])} for i in order
+    ]
+    if args.json:
+        obj = {"image": path, "weights": model.path, "arch": model.arch.name, "preprocess": preset.name, "predictions": preds}
+        print(json.dumps(obj), flush=True)
+        return
+    print(f"\n{path}")
+    print(f"  {'rank':>4}  {'index':>5}  {'probability':>11}  label")
+    for r, p in enumerate(preds, 1):
+        print(f"  {r:>4}  {p['index']:>5}  {p['probability']:>11.6f}  {p['label']}")
+    sys.stdout.flush()
+
+
+# ------------------------------------------------------------------ inspect
+def canonical(name, value, naming):
+    """A tensor as float64 in torch layout, whatever the file's layout: Keras conv
+    kernels (kh, kw, in, out) -> (out, in, kh, kw); Keras Dense (in, out) -> (out, in)."""
+    a = np.asarray(value, dtype=np.float64)
+    if naming in ("keras", "keras-old"):
+        if a.ndim == 4:
+            a = a.transpose(3, 2, 0, 1)
+        elif a.ndim == 2:
+            a = a.T
+    return np.ascontiguousarray(a)
+
+
+def fingerprint(a):
+    """Short SHA-256 of a float64 C-order array and its shape."""
+    h = hashlib.sha256(repr(a.shape).encode())
+    h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def inspect_report(spec, arch=None):
+    from .model import Model
+
+    weights, row, label, fmt, synthetic = read_weight_dict(spec, arch)
+    model = Model(row, weights, path=label, source=fmt)
+    try:
+        preset = _pre.preset_for(row, label)
+        pre = {"name": preset.name, "description": preset.describe()}
+    except ValueError as err:
+        pre = {"name": None, "description": str(err)}
+    tensors = []
+    whole = hashlib.sha256()
+    for name in sorted(weights):
+        v = weights[name]
+        c = canonical(name, v, row.naming)
+        fp = fingerprint(c)
+        whole.update(f"{name}={fp};".encode())
+        tensors.append(
+            {"name": name, "shape": list(np.shape(v)), "dtype": str(getattr(v, "dtype", type(v).__name__)), "l2": float(np.sqrt(np.sum(c * c))), "hash": fp}
+        )
+    variant = {"torchvision": "torchvision models/resnet.py", "keras": "keras.applications (Keras 3 / tf_keras names)",
+               "keras-old": "old Keras names (keras-applications 1.0.6-1.0.8 graph: pool1_pad + GlobalAveragePooling2D)",
+               "cifar": "CIFAR ResNet (He et al. 2015, section 4.2)"}.get(row.naming, row.naming)
+    return {
+        "file": label,
+        "synthetic": synthetic,
+        "format": fmt,
+        "size_bytes": os.path.getsize(label) if not synthetic else None,
+        "arch": row.name,
+        "framework": row.framework,
+        "variant": variant,
+        "description": row.describe(),
+        "bn_eps": row.bn_eps,
+        "stride_at": row.stride_at,
+        "conv_bias": sorted(row.conv_bias),
+        "stem": {"kernel": row.stem_kernel, "stride": row.stem_stride, "pad": row.stem_pad},
+        "pool_pad_value": "-inf" if row.pool_pad_value == float("-inf") else row.pool_pad_value,
+        "padding_rule": (
+            "explicit symmetric padding (torch implicit pads; max pool pads with -inf)"
+            if row.pool_pad_value == float("-inf")
+            else "explicit ZeroPadding2D before 'valid' conv1 and max pool (the pool sees zeros)"
+        ),
+        "layout": row.layout,
+        "head": row.head,
+        "include_top": bool(model.include_top),
+        "pooling": model.pooling,
+        "num_classes": model.num_classes,
+        "parameter_count": int(model.parameter_count()),
+        "preprocess": pre,
+        "fingerprint": whole.hexdigest()[:16],
+        "tensors": tensors,
+    }
+
+
+def run_inspect(args):
+    rep = inspect_report(args.file, args.arch)
+    if args.json:
+        print(json.dumps(rep))
+        return EXIT_OK
+    if rep["synthetic"]:
+        print(f"*** SYNTHETIC WEIGHTS ({rep['file']}): seeded random, not trained ***")
+    size = f" ({rep['size_bytes']} bytes)" if rep["size_bytes"] is not None else ""
+    lines = [
+        ("file", f"{rep['file']}{size}"),
+        ("format", rep["format"]),
+        ("architecture", f"{rep['arch']} ({rep['variant']})"),
+        ("description", rep["description"]),
+        ("BN eps", f"{rep['bn_eps']:g}"),
+        ("stride at", rep["stride_at"]),
+        ("conv bias", ", ".join(rep["conv_bias"]) or "none"),
+        ("stem", f"{rep['stem']['kernel']}x{rep['stem']['kernel']} stride {rep['stem']['stride']} pad {rep['stem']['pad']}"),
+        ("padding rule", f"{rep['padding_rule']}; stem pool pad value {rep['pool_pad_value']}"),
+        ("layout / head", f"{rep['layout']} / {rep['head']}"),
+        ("include_top", str(rep["include_top"])),
+        ("pooling", str(rep["pooling"])),
+        ("classes", str(rep["num_classes"])),
+        ("parameters", f"{rep['parameter_count']:,}"),
+        ("preprocessing", f"{rep['preprocess']['name']}: {rep['preprocess']['description']}"),
+        ("fingerprint", f"{rep['fingerprint']} (over every tensor's hash below)"),
+    ]
+    for k, v in lines:
+        print(f"{k:>14}: {v}")
+    print(f"\n{len(rep['tensors'])} tensors (hash: SHA-256 of the float64 values in torch layout, so files in any format or layout compare):")
+    w = max((len(t["name"]) for t in rep["tensors"]), default=4)
+    print(f"  {'name':<{w}}  {'shape':<20} {'dtype':<9} {'L2 norm':>14}  hash")
+    for t in rep["tensors"]:
+        print(f"  {t['name']:<{w}}  {str(tuple(t['shape'])):<20} {t['dtype']:<9} {t['l2']:>14.6g}  {t['hash']}")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ parser
+def _compare_module():
+    """refresnet.compare if it exists and offers add_arguments(subparser) and run(args)."""
+    try:
+        if importlib.util.find_spec("refresnet.compare") is None:
+            return None
+        mod = importlib.import_module("refresnet.compare")
+    except Exception:  # a broken optional module must not break predict/inspect
+        if "--debug" in sys.argv:
+            traceback.print_exc()
+        return None
+    if callable(getattr(mod, "add_arguments", None)) and callable(getattr(mod, "run", None)):
+        return mod
+    return None
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m refresnet", description="Float64 ground truth for torchvision and Keras ResNets.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    archs = ", ".join(ARCHS)
+
+    p = sub.add_parser("predict", help="classify images with each framework's exact preprocessing")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or directories (walked for images)")
+    p.add_argument("--weights", metavar="FILE", help="weight file (.pth, .safetensors, .h5, .weights.h5, .keras) or "
+                   "synthetic:ARCH[:SEED] for seeded synthetic weights; default: search the torch hub and Keras caches")
+    p.add_argument("--arch", metavar="NAME", help=f"architecture, overriding detection: {archs}")
+    p.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to show (default 5)")
+    p.add_argument("--preprocess", choices=list(_pre.PRESETS), help="override the preprocessing chosen from the weights' origin")
+    p.add_argument("--json", action="store_true", help="one JSON object per image per line")
+    p.add_argument("--batch-size", type=int, default=8, metavar="N", help="images per forward pass (bounds memory; default 8)")
+    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(func=run_predict)
+
+    q = sub.add_parser("inspect", help="describe a weight file: format, architecture, constants, tensor fingerprints")
+    q.add_argument("file", metavar="FILE", help="weight file, or synthetic:ARCH[:SEED]")
+    q.add_argument("--arch", metavar="NAME", help=f"architecture, overriding detection: {archs}")
+    q.add_argument("--json", action="store_true", help="one JSON object")
+    q.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    q.set_defaults(func=run_inspect)
+
+    cmp = _compare_module()
+    if cmp is not None:
+        c = sub.add_parser("compare", help=(cmp.__doc__ or "compare").strip().splitlines()[0])
+        cmp.add_arguments(c)
+        if not any(a.dest == "debug" for a in c._actions):
+            c.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+        c.set_defaults(func=cmp.run)
+    return parser
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse: usage errors exit 2 with one message already
+        return int(e.code) if e.code is not None else EXIT_OK
+    debug = args.debug or "--debug" in argv
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as err:  # one line, never a traceback, unless --debug
+        if debug:
+            traceback.print_exc()
+        msg = " ".join(str(err).split()) or type(err).__name__
+        if isinstance(err, ImportError):
+            msg = f"a reader this file needs is missing ({msg})"
+        elif not isinstance(err, ValueError):
+            msg = f"{type(err).__name__}: {msg}"
+        _err(msg)
+        return EXIT_BAD_INPUT
