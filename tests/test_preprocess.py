@@ -1,0 +1,225 @@
+"""refresnet.preprocess against the frameworks' own pipelines.
+
+Expected values were recorded by tests/fixtures/make_preprocess_fixtures.py running
+torchvision's ImageClassification / pil_loader and keras.utils.load_img +
+preprocess_input (versions in tests/fixtures/preprocess/versions.json). The uint8
+stage must match bit for bit; the float stage (computed by the frameworks in float32)
+within FLOAT32_RTOL of our float64. Live tests rerun the frameworks when installed.
+"""
+
+import io
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fixtures import make_preprocess_fixtures as mk
+from refresnet import preprocess as P
+from refresnet.archs import get_arch
+from tolerances import FLOAT32_RTOL, rel_err
+
+REGEN = "python tests/fixtures/make_preprocess_fixtures.py"
+
+
+def _fixture(name):
+    path = os.path.join(mk.OUT, name)
+    if not os.path.exists(path):
+        pytest.fail(f"missing fixture {path}; regenerate with: {REGEN}")
+    return np.load(path)
+
+
+TV = _fixture("torchvision.npz")
+KE = _fixture("keras.npz")
+PIPELINES = [(TV, p) for p in mk.TORCH_PIPELINES] + [(KE, p) for p in mk.KERAS_PIPELINES]
+IMAGE_NAMES = list(mk.photos()) + ["grey_L", "palette_P", "rgba", "grey_alpha_LA", "grey16_I16", "wide_strip"]
+
+
+@pytest.fixture(scope="module")
+def image_paths(tmp_path_factory):
+    paths = dict(mk.photos())
+    paths.update(mk.make_mode_images(str(tmp_path_factory.mktemp("modes"))))
+    return paths
+
+
+def _check_against_fixture(rec, pipe, name, path):
+    key = f"{name}/{pipe}"
+    img, _ = P.open_rgb(path)
+    u8 = P.uint8_stage(img, pipe)
+    # uint8 stage: bit-exact (row/column sums say where a mismatch is).
+    if mk.sha(u8) != str(rec[f"{key}/u8_sha"]):
+        rows = np.nonzero(u8.astype(np.int64).sum(axis=1) != rec[f"{key}/u8_rowsum"])[0]
+        cols = np.nonzero(u8.astype(np.int64).sum(axis=0) != rec[f"{key}/u8_colsum"])[0]
+        pytest.fail(f"{key}: uint8 image differs from the framework's; rows {rows[:10]}, columns {cols[:10]}")
+    # float stage: the framework's float32 array is LUT[u8] (the stage is per pixel);
+    # its hash proves the reconstruction is exactly what the framework returned.
+    lut = rec[f"lut/{pipe}"]
+    src = mk.LUT_SOURCE[pipe]
+    ref = np.stack([lut[c][u8[..., src[c]]] for c in range(3)], axis=-1)
+    assert mk.sha(ref) == str(rec[f"{key}/f32_sha"]), f"{key}: LUT reconstruction is not the framework's float32 output"
+    ours = P.float_stage(u8, pipe)
+    ours_hwc = ours.transpose(1, 2, 0) if P.get_preset(pipe).layout == "NCHW" else ours
+    assert ours.dtype == np.float64
+    err = rel_err(ours_hwc, ref)
+    assert err <= FLOAT32_RTOL, f"{key}: float stage rel err {err:.3g}"
+    return err
+
+
+@pytest.mark.parametrize("name", IMAGE_NAMES)
+@pytest.mark.parametrize("rec,pipe", PIPELINES, ids=[p for _, p in PIPELINES])
+def test_pipeline_matches_framework_recording(rec, pipe, name, image_paths):
+    _check_against_fixture(rec, pipe, name, image_paths[name])
+
+
+@pytest.mark.parametrize("rec,pipe", PIPELINES, ids=[p for _, p in PIPELINES])
+def test_float_stage_matches_framework_for_every_uint8_value(rec, pipe):
+    lut = rec[f"lut/{pipe}"]  # (3, 256) float32 from the framework
+    values = np.broadcast_to(np.arange(256, dtype=np.uint8)[:, None], (256, 3))
+    ours = P.float_stage(values[None], pipe)  # a 1 x 256 "image"
+    ours = ours[:, 0, :] if P.get_preset(pipe).layout == "NCHW" else ours[0].T
+    # output channel c reads input channel LUT_SOURCE[c]; every input channel holds
+    # the same ramp here, so the table lines up value by value
+    assert ours.shape == lut.shape
+    assert rel_err(ours, lut) <= FLOAT32_RTOL
+    # and each value within a few float32 rounding steps at the channel's scale (the
+    # framework rounds u/255 and x - mean before dividing, so near-zero outputs carry
+    # absolute, not relative, float32 error)
+    scale = np.spacing(np.abs(lut).max(axis=1, keepdims=True).astype(np.float32)).astype(np.float64)
+    assert np.all(np.abs(ours - lut) <= 4 * scale)
+
+
+def test_float_stage_hand_computed_values():
+    # torchvision: value 0 -> -mean/std; 255 -> (1 - mean)/std (red channel).
+    u8 = np.zeros((1, 2, 3), np.uint8)
+    u8[0, 1] = 255
+    x = P.torchvision_float(u8)
+    assert x[0, 0, 0] == -0.485 / 0.229 and x[0, 0, 1] == (1 - 0.485) / 0.229
+    # caffe: BGR order, minus 103.939 (B), 116.779 (G), 123.68 (R), no scaling.
+    u8 = np.array([[[10, 20, 30]]], np.uint8)
+    assert P.keras_float(u8, "caffe").tolist() == [[[30 - 103.939, 20 - 116.779, 10 - 123.68]]]
+    assert P.keras_float(np.array([[[0, 255, 51]]], np.uint8), "tf").tolist() == [[[-1.0, 1.0, 51 / 127.5 - 1.0]]]
+
+
+@pytest.mark.parametrize(
+    "hw,size,expected",
+    [
+        ((300, 451), 256, (256, 384)),  # int(256 * 451 / 300) = 384.85 -> 384 (truncated)
+        ((241, 161), 256, (383, 256)),  # portrait: width is the shorter side
+        ((256, 341), 256, (256, 341)),  # already the size: kept
+        ((375, 500), 232, (232, 309)),  # 309.33
+        ((224, 224), 256, (256, 256)),
+    ],
+)
+def test_torchvision_resize_size_truncates_like_compute_resized_output_size(hw, size, expected):
+    assert P.torchvision_resize_size(*hw, size) == expected
+
+
+def test_center_crop_rounds_half_to_even_like_torchvision():
+    # (225 - 224) / 2 = 0.5 -> round -> 0; (227 - 224) / 2 = 1.5 -> 2; (229-224)/2 = 2.5 -> 2
+    assert P.center_crop_box(225, 227, 224) == (0, 2)
+    assert P.center_crop_box(229, 224, 224) == (2, 0)
+
+
+def test_preset_follows_weights_origin():
+    assert P.preset_for(get_arch("resnet50"), "/x/resnet50-0676ba61.pth").name == "torchvision"
+    assert P.preset_for(get_arch("resnet50"), "/x/resnet50-11ad3fa6.pth").name == "torchvision-232"
+    assert P.preset_for(get_arch("resnext101_64x4d"), "resnext101_64x4d-173b62eb.pth").name == "torchvision-232"
+    assert P.preset_for(get_arch("resnet50"), "my_finetune.pth").name == "torchvision"
+    assert P.preset_for(get_arch("keras_resnet50")).name == "keras-caffe"
+    assert P.preset_for(get_arch("keras_resnet50_old")).name == "keras-caffe"
+    assert P.preset_for(get_arch("keras_resnet101v2")).name == "keras-tf"
+    with pytest.raises(ValueError, match="no standard ImageNet preprocessing"):
+        P.preset_for(get_arch("cifar_resnet20"))
+    with pytest.raises(ValueError, match="expected one of torchvision, torchvision-232, keras-caffe, keras-tf"):
+        P.get_preset("caffe")
+
+
+def test_sixteen_bit_png_is_clipped_not_scaled_like_pillow_convert(tmp_path):
+    a = np.array([[0, 100, 255, 256, 6000, 65535]], dtype=np.uint16)
+    p = tmp_path / "g16.png"
+    Image.fromarray(a).save(p)
+    img, mode = P.open_rgb(p)
+    assert mode.startswith("I")
+    assert np.asarray(img)[..., 0].tolist() == [[0, 100, 255, 255, 255, 255]]
+
+
+def test_exif_orientation_is_not_applied_like_both_frameworks(tmp_path):
+    a = np.zeros((20, 40, 3), np.uint8)
+    a[:, :20] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    p = tmp_path / "rotated.jpg"
+    Image.fromarray(a).save(p, exif=exif.tobytes())
+    img, _ = P.open_rgb(p)
+    assert img.size == (40, 20)  # stored orientation kept
+
+
+def test_truncated_image_is_a_clear_error(tmp_path):
+    data = open(mk.SHIPPED_PHOTO, "rb").read()
+    p = tmp_path / "cut.jpg"
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(P.ImageError, match=r"cut\.jpg: damaged or truncated image"):
+        P.open_rgb(p)
+
+
+def test_non_image_and_missing_are_clear_errors(tmp_path):
+    p = tmp_path / "notes.txt"
+    p.write_text("hello")
+    with pytest.raises(P.ImageError, match=r"notes\.txt: not an image Pillow can read"):
+        P.open_rgb(p)
+    with pytest.raises(P.ImageError, match=r"nothere\.png: no such file"):
+        P.open_rgb(tmp_path / "nothere.png")
+    with pytest.raises(P.ImageError, match="is a directory"):
+        P.open_rgb(tmp_path)
+
+
+def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
+    p = tmp_path / "big.png"
+    Image.new("RGB", (100, 100)).save(p)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 10000 > 2 x 1000: Pillow raises
+    with pytest.raises(P.ImageError, match=r"big\.png: refused as a possible decompression bomb"):
+        P.open_rgb(p)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 6000)  # between 1x and 2x: Pillow warns
+    with pytest.warns(Image.DecompressionBombWarning, match="big.png"):
+        img, _ = P.open_rgb(p)
+    assert img.size == (100, 100)
+
+
+# ----------------------------------------------------------------- live frameworks
+def _random_image(seed, h, w):
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), "RGB")
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("hw", [(224, 224), (225, 300), (301, 233), (500, 999), (57, 80), (256, 256), (231, 1000)])
+@pytest.mark.parametrize("size", [256, 232])
+def test_live_torchvision_transform(hw, size, tmp_path):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("torchvision")
+    from torchvision.transforms import functional as F
+    from torchvision.transforms._presets import ImageClassification
+
+    img = _random_image(hw[0] * 7 + hw[1], *hw)
+    pipe = "torchvision" if size == 256 else "torchvision-232"
+    ref_u8 = np.asarray(F.center_crop(F.resize(img, [size], antialias=True), [224]))
+    assert np.array_equal(P.uint8_stage(img, pipe), ref_u8)
+    ref = ImageClassification(crop_size=224, resize_size=size)(img).numpy()
+    assert rel_err(P.float_stage(P.uint8_stage(img, pipe), pipe), ref) <= FLOAT32_RTOL
+    del torch
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("hw", [(224, 224), (225, 300), (301, 233), (57, 80)])
+def test_live_keras_load_img_and_preprocess_input(hw, tmp_path):
+    keras = pytest.importorskip("keras")
+    from keras.applications import resnet, resnet_v2
+
+    img = _random_image(hw[0] * 5 + hw[1], *hw)
+    p = tmp_path / "x.png"
+    img.save(p)
+    arr = keras.utils.img_to_array(keras.utils.load_img(str(p), target_size=(224, 224)))
+    u8 = P.uint8_stage(P.open_rgb(p)[0], "keras-caffe")
+    assert np.array_equal(u8, arr.astype(np.uint8)) and np.array_equal(u8, arr)
+    assert rel_err(P.float_stage(u8, "keras-caffe"), resnet.preprocess_input(arr.copy())) <= FLOAT32_RTOL
+    assert rel_err(P.float_stage(u8, "keras-tf"), resnet_v2.preprocess_input(arr.copy())) <= FLOAT32_RTOL
