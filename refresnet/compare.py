@@ -47,6 +47,7 @@ BUDGET_FACTOR = 10.0
 # outputs near zero do not produce meaningless ratios:
 #   max_rel = max |d| / max(|ref|, REL_FLOOR * max|ref|)   (per element)
 #   rel_l2  = ||d|| / max(||ref||, ABS_FLOOR * sqrt(n))    (activations are O(1))
+#   ulp     = |d| / ulp(max(|ref|, REL_FLOOR * max|ref|))  (per element; max and median)
 REL_FLOOR = 1e-3
 ABS_FLOOR = 1e-6
 
@@ -74,7 +75,7 @@ def metrics(a, ref, fmt="float32"):
     floor = max(REL_FLOOR * scale, np.finfo(np.float64).tiny)
     nref = float(np.linalg.norm(ref))
     na = float(np.linalg.norm(a))
-    u = d / emulate.ulp(ref, fmt)
+    u = d / emulate.ulp(np.maximum(aref, floor), fmt)  # ULPs at the floored reference, as max_rel
     if nref == 0.0 and na == 0.0:
         cos = 1.0
     elif nref == 0.0 or na == 0.0:
