@@ -184,21 +184,27 @@ def _read_array(ds, path, tensor):
         raise LoadError(path, f"cannot read the data (truncated or damaged file?): {err}", tensor=tensor) from None
 
 
-def _check_layer(path, layer, kind, arrays):
-    """Ranks and mutual shapes of one layer's weights: {role: array}."""
+def _check_layer(path, layer, kind, arrays, places=None):
+    """Ranks and mutual shapes of one layer's weights: {role: array}; `places`
+    ({role: dataset path}) is quoted in the message when the path is not the name."""
+    places = places or {}
+
+    def at(role):
+        return f" (dataset {places[role]})" if role in places else ""
+
     want_rank = {"bias": 1, "gamma": 1, "beta": 1, "moving_mean": 1, "moving_variance": 1}
     for role, a in arrays.items():
         tensor = f"{layer}/{role}"
         if role == "kernel":
             want = (2,) if kind == "dense" else (4,) if kind == "conv" else (2, 4)
             if a.ndim not in want:
-                raise LoadError(path, f"expected a kernel of rank {' or '.join(map(str, want))}, found shape {a.shape}",
-                                tensor=tensor)
+                raise LoadError(path, f"expected a kernel of rank {' or '.join(map(str, want))}, found shape "
+                                      f"{a.shape}{at(role)}", tensor=tensor)
         elif a.ndim != want_rank[role]:
-            raise LoadError(path, f"expected a vector (rank 1), found shape {a.shape}", tensor=tensor)
+            raise LoadError(path, f"expected a vector (rank 1), found shape {a.shape}{at(role)}", tensor=tensor)
     if "kernel" in arrays and "bias" in arrays and arrays["bias"].shape[0] != arrays["kernel"].shape[-1]:
-        raise LoadError(path, f"bias of length {arrays['bias'].shape[0]} for a kernel of shape {arrays['kernel'].shape}",
-                        tensor=f"{layer}/bias")
+        raise LoadError(path, f"bias of length {arrays['bias'].shape[0]} for a kernel of shape "
+                              f"{arrays['kernel'].shape}{at('bias')}", tensor=f"{layer}/bias")
     vecs = {r: a.shape for r, a in arrays.items() if r in ("gamma", "beta", "moving_mean", "moving_variance")}
     if len(set(vecs.values())) > 1:
         raise LoadError(path, f"batch-norm vectors of different lengths: {vecs}", tensor=layer)
@@ -434,7 +440,8 @@ def _read_v3(layers, path):
     for where, key, kind, arrays, _ in entries:
         layer = names[where]
         by_role = dict(zip(_V3_ROLES[kind], arrays))
-        _check_layer(path, layer, kind, by_role)
+        places = {r: f"{where}/vars/{i}" for i, r in enumerate(_V3_ROLES[kind])}
+        _check_layer(path, layer, kind, by_role, places)
         for role, a in by_role.items():
             if f"{layer}/{role}" in weights:
                 raise LoadError(path, "two layers with the same name", tensor=f"{layer}/{role}")
@@ -603,6 +610,16 @@ def read_keras_file(path):
     else:
         raise LoadError(path, "not a Keras weight file: expected an HDF5 file (.h5, .weights.h5), a .keras zip "
                               "archive or a .weights.json shard index")
+    if order is not None:
+        # model.layers order, roles in build order, whatever order the file listed them in
+        rank = {n: i for i, n in enumerate(order)}
+        roles = {r: i for i, r in enumerate(ROLES)}
+
+        def sort_key(k):
+            layer, role = k.rsplit("/", 1)
+            return (rank.get(layer, len(rank)), layer, roles[role])
+
+        weights = {k: weights[k] for k in sorted(weights, key=sort_key)}
     layers = list(dict.fromkeys(k.rsplit("/", 1)[0] for k in weights))
     naming = _naming(layers)
     if naming == "keras-old":
