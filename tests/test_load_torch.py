@@ -323,3 +323,23 @@ def test_live_torchvision_resnet18_state_dict(tmp_path):
     assert list(got) == list(sd)
     for k, t in sd.items():
         assert_same(got[k], t.numpy(), k)
+
+
+@pytest.mark.parametrize("fname", ["views_zip.pth", "views_legacy.pth", "tiny_zip.pth", "tiny_legacy.pth"])
+def test_no_two_returned_arrays_share_memory(fname):
+    # Whole-storage tensors keep the buffer their storage was read into; every other
+    # tensor is a copy, so no two results may alias.
+    got = list(read_torch_file(fixture(fname)).values())
+    for i in range(len(got)):
+        for j in range(i + 1, len(got)):
+            assert not np.shares_memory(got[i], got[j]), (i, j)
+
+
+@pytest.mark.parametrize("protocol", [0, 1, 2, 4, 5])
+def test_plain_containers_in_any_pickle_protocol(tmp_path, protocol):
+    # torch.save(pickle_protocol=...) may use any protocol; text opcodes included.
+    obj = {"epoch": 3, "name": "r", "nested": [1.5, (2, None)], "flag": True}
+    path = tmp_path / "plain.pth"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("archive/data.pkl", pickle.dumps(obj, protocol=protocol))
+    assert read_torch_file(path) == obj

@@ -29,6 +29,7 @@ import pickletools
 import struct
 import tarfile
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -338,14 +339,37 @@ class _SafeUnpickler(pickle.Unpickler):
         return self._persistent(pid)
 
 
+class _MemReader:
+    """Minimal read-only file over a buffer, without copying it (io.BytesIO would copy a
+    bytearray: the legacy layout holds the whole file in one)."""
+
+    def __init__(self, buf, pos):
+        self._mv = memoryview(buf)
+        self._pos = pos
+
+    def read(self, n=-1):
+        end = len(self._mv) if n is None or n < 0 else min(self._pos + n, len(self._mv))
+        out = bytes(self._mv[self._pos:end])
+        self._pos = end
+        return out
+
+    def readline(self):
+        # Text-protocol opcode arguments are short; bound the search anyway.
+        chunk = bytes(self._mv[self._pos:self._pos + 65536])
+        nl = chunk.find(b"\n")
+        return self.read(len(chunk) if nl < 0 else nl + 1)
+
+    def tell(self):
+        return self._pos
+
+
 def _scan_pickle(buf, start, allowed):
     """Parse (never execute) the pickle at ``buf[start:]``; return its end offset.
 
     Refuses disallowed GLOBALs before anything is unpickled and bounds the memo indices,
     since the C unpickler grows its memo table to the largest index it is given.
     """
-    stream = io.BytesIO(buf)
-    stream.seek(start)
+    stream = _MemReader(buf, start)
     n_ops = 0
     for op, arg, _pos in pickletools.genops(stream):
         n_ops += 1
@@ -383,6 +407,7 @@ class _Materializer:
         self._order = "<" if byteorder == "little" else ">"
         self._budget = MAX_OUTPUT_EXPANSION * file_size + OUTPUT_SLACK_BYTES
         self._memo = {}
+        self._taken = set()  # storages whose read buffer became a returned array
 
     def tensor(self, t, name):
         st = t.stype
@@ -425,6 +450,13 @@ class _Materializer:
                 arr = (view.astype(np.uint32) << np.uint32(16)).view(np.float32)
             elif tdt == np.bool_:
                 arr = np.array(view.view(np.uint8) != 0, order="C")
+            elif (view.flags.c_contiguous and numel == n_elems and sref.key not in self._taken
+                  and raw.flags.writeable and tdt == out_dtype):
+                # The tensor is its whole storage, in order: hand over the buffer we read
+                # the storage into instead of copying it. Any later tensor that shares
+                # this storage copies from it, so no two returned arrays alias.
+                self._taken.add(sref.key)
+                arr = typed.reshape(t.size)
             else:
                 arr = np.array(view, dtype=out_dtype, order="C", copy=True)
         if t.neg:
@@ -527,8 +559,32 @@ def _read_zip(path, file_size):
             if infos[name].file_size != want:
                 raise _Bad(f"storage record {name} has {infos[name].file_size} bytes but its "
                            f"{sref.stype.name} of {sref.numel} elements needs {want}")
-            storage[key] = np.frombuffer(record(name), dtype=np.uint8)
+            storage[key] = _read_record(zf, path, infos[name])
     return obj, storage, byteorder
+
+
+def _read_record(zf, path, info):
+    """A storage record as a fresh writable uint8 array, CRC-checked.
+
+    torch writes records uncompressed (ZIP_STORED) and 64-byte aligned, so the bytes
+    are read straight into their final buffer from the offset the local header gives;
+    anything else goes through zipfile.
+    """
+    if info.compress_type != zipfile.ZIP_STORED:
+        return np.frombuffer(bytearray(zf.read(info)), dtype=np.uint8)
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        local = f.read(30)
+        if len(local) != 30 or local[:4] != _ZIP_SIGNATURE:
+            raise _Bad(f"bad local header for record {info.filename}")
+        name_len, extra_len = struct.unpack_from("<HH", local, 26)
+        f.seek(info.header_offset + 30 + name_len + extra_len)
+        out = np.empty(info.file_size, dtype=np.uint8)
+        if f.readinto(memoryview(out)) != info.file_size:
+            raise _Bad(f"file truncated inside record {info.filename}")
+    if zlib.crc32(out) != info.CRC:
+        raise _Bad(f"record {info.filename} fails its CRC check (damaged file)")
+    return out
 
 
 def _remember(refs, sref):
@@ -739,8 +795,11 @@ def read_torch_file(path):
         elif len(head) >= 262 and head[257:262] == b"ustar":
             obj, storage = _read_tar(path)
         elif head[:1] == b"\x80":
+            # A writable buffer, so tensors that are a whole storage can keep their bytes.
+            buf = bytearray(file_size)
             with open(path, "rb") as f:
-                buf = f.read()
+                if f.readinto(buf) != file_size:
+                    raise _Bad("file changed while being read")
             obj, storage = _read_legacy(path, buf)
         else:
             raise _Bad("bad magic: not a torch.save file (neither a zip archive, a legacy pickle "
