@@ -7,7 +7,6 @@ the test first proves with plain ``pickle.loads`` that it really does (it create
 marker file), so "the marker was not created" is a meaningful assertion.
 """
 
-import io
 import json
 import os
 import pickle
