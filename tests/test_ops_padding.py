@@ -155,9 +155,18 @@ W = np.random.default_rng(8).standard_normal((3, 2, 3, 3))
 def test_padding_forms_equal_their_explicit_meaning(form, explicit):
     ref = naive.conv2d(X, W, padding=explicit)
     assert rel_err(conv2d(X, W, padding=form), ref) <= OP_RTOL
-    np.testing.assert_array_equal(max_pool2d(X, 3, 1, padding=form), naive.max_pool2d(X, 3, 1, padding=explicit))
-    assert rel_err(avg_pool2d(X, 3, 1, padding=form), naive.avg_pool2d(X, 3, 1, padding=explicit)) <= OP_RTOL
+    # kernel 5: PyTorch allows pool padding up to kernel // 2 = 2 per side
+    np.testing.assert_array_equal(max_pool2d(X, 5, 1, padding=form), naive.max_pool2d(X, 5, 1, padding=explicit))
+    assert rel_err(avg_pool2d(X, 5, 1, padding=form), naive.avg_pool2d(X, 5, 1, padding=explicit)) <= OP_RTOL
     np.testing.assert_array_equal(zero_pad2d(X, form), naive.zero_pad2d(X, explicit))
+
+
+@pytest.mark.parametrize("pool", [max_pool2d, avg_pool2d])
+@pytest.mark.parametrize("padding", [2, ((2, 0), (0, 0)), ((0, 0), (0, 3))])
+def test_pools_reject_padding_beyond_half_the_kernel_like_pytorch(pool, padding):
+    # a window wholly in the padding has no input: max would be -inf, the average 0/0
+    with pytest.raises(ValueError, match="padding.*kernel_size"):
+        pool(X, 3, 1, padding=padding)
 
 
 def test_explicit_padding_order_is_top_bottom_then_left_right():

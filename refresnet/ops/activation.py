@@ -7,8 +7,10 @@ from .. import kernels
 
 def relu(x):
     """max(x, 0) elementwise, float64; NaN stays NaN (as torch.relu)."""
-    x = np.asarray(x, dtype=np.float64)
-    return np.maximum(x, 0.0)
+    a = np.asarray(x)
+    if a.dtype.kind not in "fiub":
+        raise ValueError(f"x: expected a real numeric array, got dtype {a.dtype}")
+    return np.maximum(a.astype(np.float64), 0.0)
 
 
 def softmax(x, axis=-1):
@@ -17,6 +19,8 @@ def softmax(x, axis=-1):
     a = np.asarray(x, dtype=np.float64)
     if a.ndim == 0:
         raise ValueError("softmax: expected at least one dimension, got a scalar")
+    if a.shape[axis] == 0:
+        raise ValueError(f"softmax: axis {axis} of x {a.shape} is empty")
     moved = np.moveaxis(a, axis, -1)
     rows = np.ascontiguousarray(moved.reshape(-1, moved.shape[-1]))
     out = kernels.softmax(rows, np.empty_like(rows))

@@ -11,6 +11,12 @@ def _window(x, kernel_size, stride, padding, ceil_mode, op):
     sh, sw = check_positive(pair(kernel_size if stride is None else stride, "stride"), "stride")
     H, W = x.shape[2], x.shape[3]
     t, b, l, r = explicit_padding(padding, (kh, kw), (sh, sw), (1, 1), (H, W))
+    # PyTorch's rule ("pad should be at most half of effective kernel size"): a
+    # window lying wholly in the padding would have no input (avg: divisor 0).
+    if max(t, b) > kh // 2 or max(l, r) > kw // 2:
+        raise ValueError(
+            f"{op}: padding {(t, b, l, r)} (top, bottom, left, right) exceeds half of kernel_size {(kh, kw)}"
+        )
     OH = pool_out_size(H, kh, sh, t, b, ceil_mode, f"{op} height")
     OW = pool_out_size(W, kw, sw, l, r, ceil_mode, f"{op} width")
     return kh, kw, sh, sw, t, b, l, r, OH, OW
