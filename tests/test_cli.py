@@ -44,6 +44,7 @@ def test_labels_are_torchvisions_imagenet_categories():
     assert hashlib.sha256("".join(n + "\n" for n in names).encode()).hexdigest() == str(TV["labels_sha"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", mk.PREDICT_ARCHS)
 def test_predict_json_matches_torchvision_float64(arch, capsys):
     photos = mk.photos()
@@ -83,6 +84,7 @@ def test_predict_table_says_synthetic_loudly_and_lists_ranks(capsys):
     assert abs(float(rows[0][2]) - ref[top[0]]) <= 5e-7
 
 
+@pytest.mark.slow
 def test_keras_synthetic_uses_keras_preprocessing_and_model_softmax(capsys):
     rc, out, _ = run_main(capsys, "predict", PHOTO, "--weights", "synthetic:keras_resnet50", "--json", "--top", "1000")
     assert rc == 0
@@ -216,6 +218,7 @@ def test_compare_subcommand_registered_when_module_offers_it(monkeypatch):
     assert cli.main(["compare", "a", "b"]) == 7
 
 
+@pytest.mark.slow
 def test_subprocess_readme_command_and_exit_status():
     r = subprocess_cli("predict", PHOTO, "--weights", "synthetic:resnet50", "--top", "1")
     assert r.returncode == 0, r.stderr
