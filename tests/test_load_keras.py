@@ -205,16 +205,18 @@ def test_legacy_split_layer_names_and_vlen_strings(tmp_path):
     path, _ = materialised(tmp_path, "resnet50", "tfk_weights_h5")
     before = read_keras_file(path)
     with h5py.File(path, "a") as f:
-        names = [n.decode() for n in f.attrs["layer_names"]]
+        # tf_keras 2.21 writes variable-length str (see the skeleton); older Keras 2
+        # wrote numpy fixed-length bytes; both must read the same
+        assert h5py.check_string_dtype(f.attrs.get_id("layer_names").dtype).length is None
+        names = [str(n) for n in f.attrs["layer_names"]]
         del f.attrs["layer_names"]
-        # tf_keras splits attributes over 64 KB into name0, name1, ...; and writers
-        # differ between fixed-length bytes and variable-length str
+        # tf_keras splits attributes over 64 KB into name0, name1, ...
         f.attrs["layer_names0"] = np.array([n.encode() for n in names[:100]])
         f.attrs.create("layer_names1", np.array(names[100:], dtype=object), dtype=h5py.string_dtype())
-        f.attrs.create("keras_version", "2.21.0", dtype=h5py.string_dtype())
+        f.attrs["keras_version"] = np.bytes_(b"2.21.0")
         g = f["conv1_conv"]
-        wn = [w.decode() for w in g.attrs["weight_names"]]
-        g.attrs.create("weight_names", np.array(wn, dtype=object), dtype=h5py.string_dtype())
+        wn = [str(w) for w in g.attrs["weight_names"]]
+        g.attrs["weight_names"] = np.array([w.encode() for w in wn])
     after = read_keras_file(path)
     assert after.layer_order == before.layer_order == names
     assert after.keras_version == "2.21.0"
