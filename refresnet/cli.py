@@ -140,7 +140,9 @@ def read_weight_dict(spec, arch=None):
         name, seed = parse_synthetic(spec)
         if arch is not None and get_arch(arch).name != name:
             raise CLIError(f"{spec}: --arch {arch} contradicts the synthetic architecture {name}")
-        return synthetic_weights(name, seed=seed), get_arch(name), synthetic_label(name, seed), "synthetic", True
+        row = get_arch(name)
+        classes = 10 if row.naming == "cifar" else 1000  # CIFAR-10 / ImageNet-1k heads
+        return synthetic_weights(name, seed=seed, num_classes=classes), row, synthetic_label(name, seed), "synthetic", True
     from .load import read_weights
 
     weights, fmt, _ = read_weights(spec)
@@ -277,7 +279,7 @@ def _emit(args, path, model, preset, probs, k):
     # Stable order: probability descending, then class index ascending on ties.
     order = np.lexsort((np.arange(probs.size), -probs))[:k]
     preds = [
-        {"index": int(i), "label": _labels.label(int(i), model.num_classes), "probability": float(probs[i])} for i in order
+        {"index": int(i), "label": _labels.label(int(i), model.num_classes, model.arch), "probability": float(probs[i])} for i in order
     ]
     if args.json:
         obj = {"image": path, "weights": model.path, "arch": model.arch.name, "preprocess": preset.name, "predictions": preds}

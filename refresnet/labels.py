@@ -22,8 +22,15 @@ def imagenet_labels():
     return tuple(names)
 
 
-def label(index, num_classes):
-    """The ImageNet name of class `index` for a 1000-class head, else 'class_<index>'."""
+# CIFAR-10's classes in label order (the dataset's batches.meta, label_names).
+CIFAR10_LABELS = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+def label(index, num_classes, arch=None):
+    """The ImageNet name of class `index` for a 1000-class head, the CIFAR-10 name
+    for a 10-class CIFAR network, else 'class_<index>'."""
     if num_classes == NUM_IMAGENET_CLASSES:
         return imagenet_labels()[index]
+    if num_classes == len(CIFAR10_LABELS) and arch is not None and arch.naming == "cifar":
+        return CIFAR10_LABELS[index]
     return f"class_{index}"

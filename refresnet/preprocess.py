@@ -48,6 +48,13 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # keras/src/applications/imagenet_utils.py _preprocess_numpy_input, mode 'caffe':
 # the mean in BGR order (the same values in keras-applications 1.0.8).
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+# CIFAR-10: the per-channel mean and standard deviation of the 50,000 training
+# images on the 0..1 scale (the constants most CIFAR training scripts normalise
+# with). The widely used PyTorch CIFAR ResNet code (whose resnet56-4bfd9763.th
+# people load) normalises with the ImageNet constants instead: preset
+# "cifar-imagenet-stats".
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 
 class ImageError(ValueError):
@@ -62,13 +69,15 @@ class ImageError(ValueError):
 @dataclass(frozen=True)
 class Preset:
     name: str
-    kind: str  # "torchvision" | "keras-caffe" | "keras-tf"
-    resize: int  # torchvision: shorter side; keras: target height and width
+    kind: str  # "torchvision" | "keras-caffe" | "keras-tf" | "cifar"
+    resize: int  # torchvision: shorter side; keras and cifar: target height and width
     crop: int = 224
+    mean: tuple = IMAGENET_MEAN  # torchvision and cifar kinds, RGB, 0..1 scale
+    std: tuple = IMAGENET_STD
 
     @property
     def layout(self):
-        return "NCHW" if self.kind == "torchvision" else "NHWC"
+        return "NCHW" if self.kind in ("torchvision", "cifar") else "NHWC"
 
     def describe(self):
         """Prose built from the preset's own fields (used by inspect, --json, docs)."""
@@ -77,6 +86,11 @@ class Preset:
                 f"torchvision ImageClassification: convert('RGB'), resize shorter side to {self.resize} "
                 f"(PIL bilinear, antialiased), center crop {self.crop}, /255, "
                 f"normalize mean {IMAGENET_MEAN} std {IMAGENET_STD} (RGB, NCHW)"
+            )
+        if self.kind == "cifar":
+            return (
+                f"CIFAR: convert('RGB'), resize to {self.resize}x{self.resize} (PIL bilinear, skipped when already that "
+                f"size), /255, normalize mean {self.mean} std {self.std} (RGB, NCHW)"
             )
         size = f"keras.utils.load_img(target_size=({self.resize}, {self.resize})): convert('RGB'), PIL nearest, no crop"
         if self.kind == "keras-caffe":
@@ -93,6 +107,8 @@ PRESETS = {
         Preset("torchvision-232", "torchvision", 232),
         Preset("keras-caffe", "keras-caffe", 224),
         Preset("keras-tf", "keras-tf", 224),
+        Preset("cifar", "cifar", 32, 32, CIFAR10_MEAN, CIFAR10_STD),
+        Preset("cifar-imagenet-stats", "cifar", 32, 32, IMAGENET_MEAN, IMAGENET_STD),
     ]
 }
 
@@ -126,6 +142,8 @@ def preset_for(arch, path=None):
     use it (recognised by file name), else 'torchvision' (resize 256)."""
     if arch.framework == "keras":
         return PRESETS["keras-tf" if arch.block == "preact" else "keras-caffe"]
+    if arch.naming == "cifar":
+        return PRESETS["cifar"]
     if arch.framework != "torchvision":
         raise ValueError(
             f"{arch.name}: no standard ImageNet preprocessing for a {arch.framework} network; "
@@ -206,13 +224,23 @@ def torchvision_uint8(img, preset="torchvision"):
     return np.ascontiguousarray(a[top : top + c, left : left + c])
 
 
-def torchvision_float(u8):
+def torchvision_float(u8, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     """CHW float64: (u8 / 255 - mean) / std, the exact value of what torchvision's
     convert_image_dtype + normalize compute in float32."""
     x = np.asarray(u8, dtype=np.float64).transpose(2, 0, 1) / 255.0
-    mean = np.array(IMAGENET_MEAN).reshape(3, 1, 1)
-    std = np.array(IMAGENET_STD).reshape(3, 1, 1)
+    mean = np.array(mean).reshape(3, 1, 1)
+    std = np.array(std).reshape(3, 1, 1)
     return np.ascontiguousarray((x - mean) / std)
+
+
+def cifar_uint8(img, preset="cifar"):
+    """HxWx3 uint8 at the network's size: torchvision Resize((s, s)) on the PIL image
+    (bilinear), skipped for an image that already is s x s, as CIFAR images are."""
+    p = get_preset(preset)
+    size = (p.resize, p.resize)
+    if img.size != size:
+        img = img.resize(size, Image.BILINEAR)
+    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
 
 
 # ----------------------------------------------------------------- keras
@@ -239,13 +267,15 @@ def keras_float(u8, mode):
 # ----------------------------------------------------------------- together
 def uint8_stage(img, preset):
     p = get_preset(preset)
+    if p.kind == "cifar":
+        return cifar_uint8(img, p)
     return torchvision_uint8(img, p) if p.kind == "torchvision" else keras_uint8(img, p)
 
 
 def float_stage(u8, preset):
     p = get_preset(preset)
-    if p.kind == "torchvision":
-        return torchvision_float(u8)
+    if p.kind in ("torchvision", "cifar"):
+        return torchvision_float(u8, p.mean, p.std)
     return keras_float(u8, "caffe" if p.kind == "keras-caffe" else "tf")
 
 
