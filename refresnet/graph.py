@@ -305,11 +305,16 @@ def _build_with(arch, p, include_top=None, pooling=None):
         else:
             x = e.node(head["fc"], ops.linear, (x,), w=w, b=b)
         pooling = None
-    elif pooling == "avg":
-        x = e.node(head["avg"], ops.global_avg_pool2d, (x,))
-    elif pooling == "max":
-        x = e.node(head["max"], ops.global_max_pool2d, (x,))
-    elif pooling is not None:
-        raise ValueError(f"pooling: expected None, 'avg' or 'max', got {pooling!r}")
+    else:
+        if has_classifier:
+            # include_top=False on a file with a classifier: a feature extractor,
+            # as Keras's include_top=False model would be; the classifier is unused.
+            p.ignore(head["fc"])
+        if pooling == "avg":
+            x = e.node(head["avg"], ops.global_avg_pool2d, (x,))
+        elif pooling == "max":
+            x = e.node(head["max"], ops.global_max_pool2d, (x,))
+        elif pooling is not None:
+            raise ValueError(f"pooling: expected None, 'avg' or 'max', got {pooling!r}")
     p.check_all_used()
     return e.nodes, dict(include_top=bool(include_top), pooling=pooling, num_classes=num_classes, output=x)

@@ -85,6 +85,11 @@ class Params:
             b = self._take(f"{layer}/bias", (classes,))
         return w, b
 
+    def ignore(self, layer):
+        """Mark a layer's tensors as deliberately unused (a classifier the caller left out)."""
+        prefix = layer + ("." if self.torch_keys else "/")
+        self.used.update(k for k in self.weights if k.startswith(prefix))
+
     def has(self, layer):
         prefix = layer + ("." if self.torch_keys else "/")
         return any(k.startswith(prefix) for k in self.weights)
