@@ -39,12 +39,14 @@ def sniff_format(path):
         raise LoadError(path, "zip archive holding neither a torch data.pkl nor a Keras model.weights.h5")
     if len(head) >= 262 and head[257:262] == b"ustar":
         return "torch-tar"
-    if head[:1] == b"\x80":
-        return "torch-legacy"
+    # safetensors before pickle: its little-endian header length can start with 0x80,
+    # the pickle PROTO byte; a legacy torch file has magic-number bytes at offset 8.
     if len(head) >= 9 and head[8:9] == b"{":
         (n,) = struct.unpack("<Q", head[:8])
         if n > 0:
             return "safetensors"
+    if head[:1] == b"\x80":
+        return "torch-legacy"
     raise LoadError(
         path,
         "not a recognised weight file: expected a torch.save file (.pth/.pt), .safetensors, "
