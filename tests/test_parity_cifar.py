@@ -43,8 +43,14 @@ def _inputs():
 
 def _weights(fx):
     specs = [(str(n), tuple(int(s) for s in shp if s >= 0)) for n, shp in zip(fx["spec_names"], fx["spec_shapes"])]
-    stats = {k[len("stat::"):]: fx[k].astype(np.float64) for k in fx if k.startswith("stat::")}
-    assert stats, "fixture holds no BN statistics"
+    shapes = dict(specs)
+    stats, at = {}, 0
+    for name in fx["stat_names"]:
+        name = str(name)
+        n = int(np.prod(shapes[name]))
+        stats[name] = fx["stat_values"][at : at + n].astype(np.float64).reshape(shapes[name])
+        at += n
+    assert stats and at == fx["stat_values"].size, "fixture's BN statistics do not fit its tensor specs"
     return synthetic_weights(specs, int(fx["seed"]), stats=stats)
 
 
@@ -123,7 +129,7 @@ def test_cifar_fixture_is_realistic_bn_statistics():
     fx = _fixture("cifar_resnet56_b")
     names = [str(n) for n in fx["spec_names"]]
     assert "layer2.0.shortcut.0.weight" in names and "layer3.0.shortcut.1.running_var" in names
-    assert "stat::layer3.0.shortcut.1.running_var" in fx
+    assert "layer3.0.shortcut.1.running_var" in [str(n) for n in fx["stat_names"]]
     a = _fixture("cifar_resnet56")
     assert not any("shortcut" in str(n) for n in a["spec_names"])
     sks = _sketches(a, "x32")
