@@ -98,18 +98,17 @@ def test_matches_torchvision_float64_on_every_layer(arch, prefix):
     extra = [n for n in trace if n not in ref]
     assert not missing and not extra, f"{arch}: trace names differ from torchvision's: missing {missing[:10]}, extra {extra[:10]}"
 
-    # Execution order. A module called k times appears as name#0..name#{k-1} at its
-    # calls; where its plain name (= the last call) sits is a convention torchvision
-    # does not fix, so those plain names are left out of the order comparison.
-    multi = multi_call_names(ref)
-    ours = [n for n in trace if n in ref and n not in multi]
-    theirs = [n for n in ref if n in trace and n not in multi]
+    # Execution order (hook order: a container after its children). A module called
+    # k times appears as name#0..name#{k-1} at its calls, its plain name (= the last
+    # call) right after name#{k-1}: the convention make_fixtures.py records.
+    ours = [n for n in trace if n in ref]
+    theirs = [n for n in ref if n in trace]
     if ours != theirs:
         i = next(i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b)
         pytest.fail(f"{arch}: trace order differs from torchvision's at position {i}: ours {ours[i:i + 3]}, torchvision {theirs[i:i + 3]}")
 
     assert not failures, f"{arch} {shape}: {len(failures)} traced layers differ; first: {failures[0]}"
-    for name in multi:
+    for name in multi_call_names(ref):
         last = max(int(n.split("#", 1)[1]) for n in ref if n.startswith(name + "#"))
         assert np.array_equal(trace[name], trace[f"{name}#{last}"]), f"{arch}: {name} is not its last call's output"
 

@@ -86,6 +86,7 @@ def test_every_activation_matches_live_torchvision(arch, shape):
     ref_logits, ref = torch_trace(tm, x)
     trace = ours.trace(x)
     assert set(trace) == set(ref), f"missing {sorted(set(ref) - set(trace))[:10]}, extra {sorted(set(trace) - set(ref))[:10]}"
+    assert list(trace) == list(ref), f"{arch}: trace order differs from torchvision's hook order"
     errs = {name: rel_err(trace[name], ref[name]) for name in ref}  # in torch's execution order
     bad = [(n, e) for n, e in errs.items() if not e <= NET_RTOL]
     assert not bad, f"{arch} {shape}: first diverging layer {bad[0][0]} (relative error {bad[0][1]:.3g}); {len(bad)} layers fail"
