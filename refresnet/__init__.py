@@ -21,7 +21,8 @@ from .archs import ARCHS, Arch, get_arch
 from .errors import ArchitectureError, LoadError
 from .model import Model, build
 from .load import load
+from .compare import compare
 
 __version__ = "0.1.0"
 
-__all__ = ["ops", "ARCHS", "Arch", "get_arch", "Model", "build", "load", "LoadError", "ArchitectureError", "__version__"]
+__all__ = ["ops", "ARCHS", "Arch", "get_arch", "Model", "build", "load", "compare", "LoadError", "ArchitectureError", "__version__"]

@@ -192,7 +192,8 @@ def run_node(node, args, precision):
         a = round_to(args[0], storage).astype(np.float32)
         e = np.exp(a - a.max(axis=-1, keepdims=True))
         return round_to(e / e.sum(axis=-1, keepdims=True, dtype=np.float32), storage)
-    if fn in (graph._relu, ops.relu, ops.max_pool2d, ops.global_max_pool2d, ops.zero_pad2d, graph._subsample):
+    if fn in (graph._relu, ops.relu, ops.max_pool2d, ops.global_max_pool2d, ops.zero_pad2d, graph._subsample,
+              graph._option_a):
         # No arithmetic: exact on rounded inputs.
         return fn(*(round_to(a, storage) for a in args), **kw)
     raise ValueError(f"emulate: no emulation for op {getattr(fn, '__name__', fn)!r} of node {node.name}")

@@ -124,14 +124,16 @@ def _block_names(arch, stage, index, n_blocks, extra=None):
     if arch.naming == "keras-old":
         # keras-applications <= 1.0.8 resnet50.py: 'res' + stage + block letter + branch.
         # Its activations and adds are auto-named by Keras (activation_12, add_3, ...),
-        # which depends on the session; refresnet names them after their block.
+        # which depends on the session; refresnet gives them the names the current
+        # Keras gives the same layers (conv2_block1_1_relu, conv2_block1_add, ...).
         p = f"{stage + 2}{_LETTERS[index]}"
+        q = f"conv{stage + 2}_block{index + 1}"
         return {
-            "conv1": f"res{p}_branch2a", "bn1": f"bn{p}_branch2a", "act1": f"res{p}_branch2a_relu",
-            "conv2": f"res{p}_branch2b", "bn2": f"bn{p}_branch2b", "act2": f"res{p}_branch2b_relu",
+            "conv1": f"res{p}_branch2a", "bn1": f"bn{p}_branch2a", "act1": f"{q}_1_relu",
+            "conv2": f"res{p}_branch2b", "bn2": f"bn{p}_branch2b", "act2": f"{q}_2_relu",
             "conv3": f"res{p}_branch2c", "bn3": f"bn{p}_branch2c",
             "sc_conv": f"res{p}_branch1", "sc_bn": f"bn{p}_branch1",
-            "add": f"res{p}_add", "out": f"res{p}_out", "aliases": {},
+            "add": f"{q}_add", "out": f"{q}_out", "aliases": {},
         }
     raise AssertionError(arch.naming)
 
@@ -139,7 +141,7 @@ def _block_names(arch, stage, index, n_blocks, extra=None):
 _STEM_NAMES = {
     "torchvision": dict(pad=None, conv="conv1", bn="bn1", act="relu", pool_pad=None, pool="maxpool"),
     "keras": dict(pad="conv1_pad", conv="conv1_conv", bn="conv1_bn", act="conv1_relu", pool_pad="pool1_pad", pool="pool1_pool"),
-    "keras-old": dict(pad="conv1_pad", conv="conv1", bn="bn_conv1", act="conv1_relu", pool_pad="pool1_pad", pool="pool1"),
+    "keras-old": dict(pad="conv1_pad", conv="conv1", bn="bn_conv1", act="conv1_relu", pool_pad="pool1_pad", pool="pool1_pool"),
     "cifar": dict(pad=None, conv="conv1", bn="bn1", act="~relu", pool_pad=None, pool=None),
 }
 
