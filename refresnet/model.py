@@ -1,11 +1,13 @@
 """The model object: a built graph that runs in float64 and can show every layer."""
 
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from .graph import build_graph
 from .plan import build_plan
+from . import threads
 from .archs import get_arch
 
 
@@ -59,8 +61,10 @@ class Model:
         except ValueError as err:
             raise ValueError(f"{self.arch.name}: layer {name}: {err} (input shape {np.shape(x)})") from None
 
-    def _forward(self, x):
-        env = {"input": self._to_internal(x)}
+    def _forward(self, xi):
+        """The plan on an internal-layout (NCHW float64) batch."""
+        x = xi
+        env = {"input": xi}
         for step in self._plan:
             env[step.name] = self._run_node(step.fn, [env[s] for s in step.inputs], step.kwargs, step.name, x)
             for src in step.frees:
@@ -68,7 +72,16 @@ class Model:
         return env[self._plan_output]
 
     def __call__(self, x):
-        return self._to_external(self._forward(x))
+        xi = self._to_internal(x)
+        workers = min(threads.get_num_threads(), xi.shape[0])
+        if workers >= 2 and threads.blas_control() is not None:
+            # One task per image: each image's bits are those of the image alone.
+            with threads.single_threaded_blas(), ThreadPoolExecutor(workers) as pool:
+                parts = list(pool.map(lambda i: self._forward(xi[i : i + 1]), range(xi.shape[0])))
+            out = np.concatenate(parts)
+        else:
+            out = self._forward(xi)
+        return self._to_external(out)
 
     def trace(self, x):
         """OrderedDict {framework layer name: output} in execution order, in the
