@@ -116,7 +116,7 @@ def bench_arch(arch, size, do_compare, log):
         rows["torch float32"] = torch_stages(tm, x, torch.float32)
         log(f"  {arch} torch: {time.perf_counter() - t0:.0f}s")
         if do_compare:
-            from refresnet.compare import compare
+            from refresnet.comparison import compare
 
             report = compare(model, x.astype(np.float32), tm)
             ratio = (max(r["ratio"] for r in report.layers), report.first_divergence)
@@ -188,7 +188,7 @@ def main(argv=None):
             lines.append(f"| {label} | " + " | ".join(f"{e:.1e}" for e in errs) + f" | {t1:.2f} | {t5:.2f} |")
         if ratio is not None:
             lines += ["", f"compare(precision='float32') on torch float32: largest local error / emulated budget "
-                          f"over all layers {ratio[0]:.2f} (flag threshold {__import__('refresnet.compare').compare.BUDGET_FACTOR:g}); "
+                          f"over all layers {ratio[0]:.2f} (flag threshold {__import__('refresnet.comparison').comparison.BUDGET_FACTOR:g}); "
                           f"first divergence: {ratio[1]}."]
         lines.append("")
     lines += ["## Growth with depth (logits, rel. error)", "",

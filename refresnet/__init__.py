@@ -21,7 +21,7 @@ from .archs import ARCHS, Arch, get_arch
 from .errors import ArchitectureError, LoadError
 from .model import Model, build
 from .load import load
-from .compare import compare
+from .comparison import compare
 
 __version__ = "0.1.0"
 

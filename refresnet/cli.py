@@ -404,11 +404,11 @@ def run_inspect(args):
 
 # ------------------------------------------------------------------ parser
 def _compare_module():
-    """refresnet.compare if it exists and offers add_arguments(subparser) and run(args)."""
+    """refresnet.comparison if it exists and offers add_arguments(subparser) and run(args)."""
     try:
-        if importlib.util.find_spec("refresnet.compare") is None:
+        if importlib.util.find_spec("refresnet.comparison") is None:
             return None
-        mod = importlib.import_module("refresnet.compare")
+        mod = importlib.import_module("refresnet.comparison")
     except Exception:  # a broken optional module must not break predict/inspect
         if "--debug" in sys.argv:
             traceback.print_exc()

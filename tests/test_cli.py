@@ -210,11 +210,11 @@ def test_inspect_keras_synthetic_table(capsys):
 
 
 def test_compare_subcommand_registered_when_module_offers_it(monkeypatch):
-    fake = types.ModuleType("refresnet.compare")
-    fake.__spec__ = importlib.machinery.ModuleSpec("refresnet.compare", None)
+    fake = types.ModuleType("refresnet.comparison")
+    fake.__spec__ = importlib.machinery.ModuleSpec("refresnet.comparison", None)
     fake.add_arguments = lambda p: p.add_argument("things", nargs="*")
     fake.run = lambda args: 7
-    monkeypatch.setitem(sys.modules, "refresnet.compare", fake)
+    monkeypatch.setitem(sys.modules, "refresnet.comparison", fake)
     assert cli.main(["compare", "a", "b"]) == 7
 
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import refresnet
-from refresnet import compare as cmp
-from refresnet.compare import compare, metrics
+from refresnet import comparison as cmp
+from refresnet.comparison import compare, metrics
 from refresnet.synthetic import synthetic_weights
 
 HERE = os.path.dirname(__file__)

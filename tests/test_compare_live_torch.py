@@ -11,7 +11,7 @@ torchvision = pytest.importorskip("torchvision")
 F = torch.nn.functional
 
 import refresnet  # noqa: E402
-from refresnet.compare import collect_torch, compare  # noqa: E402
+from refresnet.comparison import collect_torch, compare  # noqa: E402
 from refresnet.synthetic import synthetic_weights  # noqa: E402
 from refresnet import emulate  # noqa: E402
 from refresnet.graph import Node  # noqa: E402
