@@ -1,28 +1,35 @@
-"""Speed of refresnet's float64 ResNets, with torch float32/float64 beside them when installed.
+"""Speed and memory of refresnet's float64 ResNets, against torch on the same machine.
 
-    python benchmarks/speed.py [--arch resnet50] [--batches 1 8] [--repeats 5] [--size 224]
+    python benchmarks/speed.py                 # the full report (several minutes)
+    python benchmarks/speed.py --quick         # ResNet50 batch 1 and 8 only
 
-Prints ms/image (median of --repeats runs after one warm-up) for refresnet and,
-in the same process on the same weights and input, torch (model.double() and
-float32, torch.no_grad()). Also prints the NumPy float64 GEMM rate of this
-machine and the network's achieved GFLOP/s, for scale.
+Every timing is the median of --repeats runs after one warm-up, in this process,
+on the same seeded weights and input for refresnet and torch (model.double() and
+float32 under torch.no_grad(), torch's default threads). Peak memory is the OS's
+count (ru_maxrss) of a fresh subprocess that builds the model and runs one batch.
+The "first call" rows run fresh processes with an empty and then a warm numba
+cache, and check that the warm process compiled nothing.
 """
 
 import argparse
+import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
 
 import refresnet
+from refresnet import threads
 from refresnet.synthetic import synthetic_weights
 
 
 def median_time(fn, repeats):
-    fn()  # warm-up (numba compilation, caches)
+    fn()  # warm-up (numba compilation, allocator, caches)
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -32,74 +39,164 @@ def median_time(fn, repeats):
 
 
 def network_flops(model, x):
-    """2 * multiply-adds of every conv and linear layer, from the traced shapes."""
+    """2 x multiply-adds of every conv and linear layer, from the traced shapes."""
     trace = model.trace(x)
     flops = 0
     for node in model.nodes:
         if node.fn is refresnet.ops.conv2d:
             w = node.kwargs["w"]
-            out = trace[node.name] if node.name in trace else None
-            if out is None:
-                continue
-            flops += 2 * out.size * w.shape[1] * w.shape[2] * w.shape[3]
+            flops += 2 * trace[node.name].size * w.shape[1] * w.shape[2] * w.shape[3]
         elif node.fn is refresnet.ops.linear:
             flops += 2 * x.shape[0] * node.kwargs["w"].size
     return flops
 
 
 def gemm_rate(repeats):
-    a = np.random.default_rng(0).random((512, 2304))
-    b = np.random.default_rng(1).random((2304, 3136))
+    """NumPy's float64 GEMM rate on a ResNet-sized product (512 x 4608 by 4608 x 784, all threads)."""
+    a = np.random.default_rng(0).random((512, 4608))
+    b = np.random.default_rng(1).random((4608, 784))
     t = median_time(lambda: a @ b, repeats)
     return 2 * a.shape[0] * a.shape[1] * b.shape[1] / t / 1e9
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--arch", default="resnet50")
-    ap.add_argument("--batches", type=int, nargs="+", default=[1, 8])
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--size", type=int, default=224)
-    args = ap.parse_args(argv)
-
-    print(f"# {time.strftime('%Y-%m-%d %H:%M')}  {platform.processor() or platform.machine()}  {os.cpu_count()} CPUs")
-    print(f"# python {platform.python_version()}  numpy {np.__version__}  refresnet {refresnet.__version__}")
-    weights = synthetic_weights(args.arch, seed=0)
-    model = refresnet.build(args.arch, weights)
+def torch_model(arch, weights):
     try:
         import torch
         import torchvision
-
-        print(f"# torch {torch.__version__}  torchvision {torchvision.__version__}  threads {torch.get_num_threads()}")
-        tm = getattr(torchvision.models, args.arch)(weights=None)
-        tm.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()}, strict=False)
-        tm.eval()
     except ImportError:
-        torch = tm = None
-        print("# torch not installed: refresnet only")
+        return None, None
+    tm = getattr(torchvision.models, arch)(weights=None)
+    tm.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()}, strict=False)
+    return torch, tm.eval()
 
-    rate = gemm_rate(args.repeats)
-    print(f"# NumPy float64 GEMM rate: {rate:.1f} GFLOP/s")
-    print("| batch | refresnet f64 ms/img | GFLOP/s | torch f64 ms/img | torch f32 ms/img |")
-    print("|---|---|---|---|---|")
+
+_CHILD = r"""
+import json, resource, sys, time, numpy as np
+which, arch, batch, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+from refresnet.synthetic import synthetic_weights
+w = synthetic_weights(arch, seed=0, calibrate=False)
+x = np.random.default_rng(0).normal(size=(batch, 3, size, size))
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t = time.perf_counter()
+if which == "refresnet":
+    import refresnet
+    m = refresnet.build(arch, w); m(x)
+else:
+    import torch, torchvision
+    m = getattr(torchvision.models, arch)(weights=None)
+    m.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in w.items()}, strict=False)
+    m = m.eval().double()
+    with torch.no_grad():
+        m(torch.from_numpy(x))
+print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "before_mb": base / 1024, "seconds": time.perf_counter() - t}))
+"""
+
+
+def child(which, arch, batch, size, env=None):
+    out = subprocess.run([sys.executable, "-c", _CHILD, which, arch, str(batch), str(size)],
+                         capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def first_call_rows(arch):
+    """Fresh processes: numba cache empty, then warm; the warm one must compile nothing."""
+    rows = []
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for label in ("cold numba cache", "warm numba cache"):
+            before = {f: os.path.getmtime(os.path.join(r, f)) for r, _, fs in os.walk(cache) for f in fs}
+            info = child("refresnet", arch, 1, 224, env)
+            after = {f: os.path.getmtime(os.path.join(r, f)) for r, _, fs in os.walk(cache) for f in fs}
+            written = sum(1 for f, m in after.items() if before.get(f) != m)
+            rows.append((label, info["seconds"], written))
+    return rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args(argv)
+    r = args.repeats
+
+    print(f"# refresnet speed, {time.strftime('%Y-%m-%d %H:%M %Z')}")
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.machine()) if os.path.exists("/proc/cpuinfo") else platform.machine()
+    print(f"- machine: {cpu}, {os.cpu_count()} CPUs; refresnet threads {threads.get_num_threads()}, "
+          f"BLAS thread control {'yes' if threads.blas_control() else 'no'}")
+    print(f"- python {platform.python_version()}, numpy {np.__version__}, refresnet {refresnet.__version__}")
+    try:
+        import torch, torchvision  # noqa: E401
+        print(f"- torch {torch.__version__}, torchvision {torchvision.__version__}, torch threads {torch.get_num_threads()}")
+    except ImportError:
+        print("- torch not installed: refresnet columns only")
+    rate = gemm_rate(r)
+    print(f"- NumPy float64 GEMM rate (all threads): {rate:.1f} GFLOP/s")
+    print()
+
+    archs = ["resnet50"] if args.quick else ["resnet18", "resnet50", "resnet152"]
+    print("## ms per image, 224x224")
+    print()
+    print("| arch | batch | refresnet f64 | GFLOP/s | % of GEMM rate | torch f64 | refresnet / torch f64 | torch f32 |")
+    print("|---|---|---|---|---|---|---|---|")
     rng = np.random.default_rng(0)
-    for batch in args.batches:
-        x = rng.normal(size=(batch, 3, args.size, args.size))
-        t_ref = median_time(lambda: model(x), args.repeats)
-        flops = network_flops(model, x)
-        row = [f"{batch}", f"{1000 * t_ref / batch:.1f}", f"{flops / t_ref / 1e9:.1f}"]
-        if torch is not None:
-            with torch.no_grad():
-                xd = torch.from_numpy(x)
-                m64 = tm.double()
-                t64 = median_time(lambda: m64(xd), args.repeats)
-                m32 = tm.float()
-                xf = xd.float()
-                t32 = median_time(lambda: m32(xf), args.repeats)
-            row += [f"{1000 * t64 / batch:.1f}", f"{1000 * t32 / batch:.1f}"]
-        else:
-            row += ["-", "-"]
-        print("| " + " | ".join(row) + " |")
+    for arch in archs:
+        weights = synthetic_weights(arch, seed=0)
+        model = refresnet.build(arch, weights)
+        torch, tm = torch_model(arch, weights)
+        for batch in ([1, 8] if args.quick or arch != "resnet50" else [1, 2, 4, 8, 16]):
+            x = rng.normal(size=(batch, 3, 224, 224))
+            t_ref = median_time(lambda: model(x), r)
+            gflops = network_flops(model, x[:1]) * batch / t_ref / 1e9
+            row = [arch, str(batch), f"{1000 * t_ref / batch:.1f}", f"{gflops:.1f}", f"{100 * gflops / rate:.0f}%"]
+            if torch is not None:
+                with torch.no_grad():
+                    xd = torch.from_numpy(x)
+                    m64 = tm.double()
+                    t64 = median_time(lambda: m64(xd), r)
+                    m32 = tm.float()
+                    xf = xd.float()
+                    t32 = median_time(lambda: m32(xf), r)
+                row += [f"{1000 * t64 / batch:.1f}", f"{t_ref / t64:.2f}x", f"{1000 * t32 / batch:.1f}"]
+            else:
+                row += ["-", "-", "-"]
+            print("| " + " | ".join(row) + " |")
+    if args.quick:
+        return 0
+
+    print()
+    print("## Work-size scaling, resnet50 (ms per image; ms per image per megapixel)")
+    print()
+    print("| input | batch | ms/image | ms/image/MP |")
+    print("|---|---|---|---|")
+    model = refresnet.build("resnet50", synthetic_weights("resnet50", seed=0))
+    for size in (224, 320, 448):
+        for batch in (1, 4):
+            x = rng.normal(size=(batch, 3, size, size))
+            t = median_time(lambda: model(x), max(3, r // 2)) / batch
+            print(f"| {size}x{size} | {batch} | {1000 * t:.1f} | {1000 * t / (size * size / 1e6):.1f} |")
+
+    print()
+    print("## Peak memory (fresh process, build + one batch, resnet50 224x224; MB, ru_maxrss)")
+    print()
+    print("| batch | refresnet | torch f64 |")
+    print("|---|---|---|")
+    for batch in (1, 8):
+        ref = child("refresnet", "resnet50", batch, 224)
+        try:
+            tor = child("torch", "resnet50", batch, 224)
+            tor_s = f"{tor['peak_mb']:.0f} (after imports and weights {tor['before_mb']:.0f})"
+        except subprocess.CalledProcessError:
+            tor_s = "-"
+        print(f"| {batch} | {ref['peak_mb']:.0f} (after imports and weights {ref['before_mb']:.0f}) | {tor_s} |")
+
+    print()
+    print("## First call in a fresh process (resnet50, batch 1, 224x224)")
+    print()
+    print("| numba cache | build + first call, s | cache files written |")
+    print("|---|---|---|")
+    for label, seconds, written in first_call_rows("resnet50"):
+        print(f"| {label} | {seconds:.2f} | {written} |")
     return 0
 
 

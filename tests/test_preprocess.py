@@ -128,9 +128,8 @@ def test_preset_follows_weights_origin():
     assert P.preset_for(get_arch("keras_resnet50")).name == "keras-caffe"
     assert P.preset_for(get_arch("keras_resnet50_old")).name == "keras-caffe"
     assert P.preset_for(get_arch("keras_resnet101v2")).name == "keras-tf"
-    with pytest.raises(ValueError, match="no standard ImageNet preprocessing"):
-        P.preset_for(get_arch("cifar_resnet20"))
-    with pytest.raises(ValueError, match="expected one of torchvision, torchvision-232, keras-caffe, keras-tf"):
+    assert P.preset_for(get_arch("cifar_resnet20")).name == "cifar"
+    with pytest.raises(ValueError, match="expected one of torchvision, torchvision-232, keras-caffe, keras-tf, cifar"):
         P.get_preset("caffe")
 
 
