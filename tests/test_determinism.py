@@ -21,7 +21,8 @@ from fixtures import tv_fixture as tv
 HERE = os.path.dirname(os.path.abspath(__file__))
 ARCHS = ["resnet18", "resnet50"]
 SHAPE = (5, 3, 96, 80)  # small and non-square, to keep the test quick
-THREAD_VARS = ("OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+# REFRESNET_NUM_THREADS=1 also turns off refresnet's own image-parallel path.
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "REFRESNET_NUM_THREADS")
 
 
 def bits(a):
@@ -122,3 +123,20 @@ def test_thread_count_does_not_change_a_bit(tmp_path):
         here = model(arch)(inputs())
         assert_same_bits(single[arch], default[arch], f"{arch}: 1 thread vs {os.cpu_count()} cores")
         assert_same_bits(single[arch], here, f"{arch}: 1-thread subprocess vs this process")
+
+
+def test_refresnet_thread_setting_does_not_change_a_bit():
+    from refresnet import threads
+
+    weights_r18 = weights("resnet18")
+    model = refresnet.build("resnet18", weights_r18)
+    x = tv.image_batch(SHAPE, seed=11)
+    before = threads.get_num_threads()
+    try:
+        threads.set_num_threads(1)
+        serial = model(x)
+        threads.set_num_threads(3)
+        parallel = model(x)
+    finally:
+        threads.set_num_threads(before)
+    assert_same_bits(serial, parallel, "resnet18, 1 vs 3 refresnet threads")
