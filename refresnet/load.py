@@ -7,6 +7,7 @@ import zipfile
 from .archs import get_arch
 from .detect import detect_arch
 from .errors import LoadError
+from .formats import require_file
 from .model import Model
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -16,10 +17,7 @@ _ZIP_SIGNATURE = b"PK\x03\x04"
 def sniff_format(path):
     """'torch-zip', 'torch-legacy', 'torch-tar', 'safetensors', 'keras-zip' or 'hdf5',
     from the file's first bytes (never from its name)."""
-    if not os.path.exists(path):
-        raise LoadError(path, "no such file")
-    if os.path.isdir(path):
-        raise LoadError(path, "is a directory, not a weight file")
+    require_file(path)
     with open(path, "rb") as f:
         head = f.read(512)
     if not head:

@@ -1,9 +1,7 @@
 """Compilation flags and exactness of the numba kernels."""
 
-import inspect
 
 import numpy as np
-import pytest
 
 import refresnet.kernels as K
 from refresnet.kernels import _jit

@@ -7,11 +7,8 @@ synthetic tensor fills it (found by matching values in the real file, not by our
 reader), so the reader's names and roles are checked against what Keras wrote.
 """
 
-import functools
-import gzip
 import json
 import os
-import shutil
 import zipfile
 
 import h5py
@@ -19,12 +16,10 @@ import numpy as np
 import pytest
 
 from fixtures import keras_skeleton as ks
-from fixtures.synthetic import synthetic_weights
+from fixtures.keras_fixture import arch_weights, fixture
 from refresnet.errors import LoadError
 from refresnet.formats.keras_file import read_keras_file
 
-FIX = os.path.join(os.path.dirname(__file__), "fixtures", "keras")
-REGEN = "PYTHONPATH=. /work/venv-tf/bin/python tests/fixtures/make_keras_fixtures.py all"
 
 ARCHS = ["resnet50", "resnet50v2", "resnet101", "resnet101v2", "resnet152", "resnet152v2"]
 WRITERS = {
@@ -37,19 +32,6 @@ WRITERS = {
 CASES = [(a, w) for a in ARCHS for w in WRITERS] + [("resnet50_old", "old_keras2_h5"), ("resnet50_old", "old_keras1_h5")]
 
 
-def fixture(name):
-    p = os.path.join(FIX, name)
-    if not os.path.exists(p):
-        pytest.fail(f"missing fixture {p}; regenerate it with: {REGEN}")
-    return p
-
-
-@functools.lru_cache(maxsize=1)
-def arch_weights(arch):
-    z = np.load(fixture(f"{arch}_weights.npz"))
-    specs = [(str(n), tuple(int(d) for d in s if d >= 0)) for n, s in zip(z["spec_names"], z["spec_shapes"])]
-    stats = {k[len("stats/"):]: z[k] for k in z.files if k.startswith("stats/")}
-    return synthetic_weights(specs, int(z["seed"]), layout="keras", stats=stats)
 
 
 def skeleton(arch, tag):

@@ -13,15 +13,14 @@ from hypothesis import strategies as st
 
 from refresnet.formats.safetensors_file import read_safetensors
 
+from fixtures.paths import fixture_file  # noqa: E402
+
 FIX = os.path.join(os.path.dirname(__file__), "fixtures", "torch_files")
 REGEN = "/work/venv-torch/bin/python tests/fixtures/make_torch_files.py"
 
 
 def fixture(name):
-    path = os.path.join(FIX, name)
-    if not os.path.exists(path):
-        pytest.fail(f"missing fixture {path}; regenerate with: {REGEN}")
-    return path
+    return fixture_file("torch_files", name, REGEN)
 
 
 def test_reads_file_written_by_safetensors_torch_bit_for_bit():

@@ -9,7 +9,6 @@ layouts rebuilt from their skeletons (refresnet.load).
 """
 
 import functools
-import os
 import re
 
 import numpy as np
@@ -17,12 +16,11 @@ import pytest
 
 import refresnet
 from fixtures import keras_skeleton as ks
+from fixtures.keras_fixture import arch_weights, fixture
 from fixtures.sketch import check, unpack
-from fixtures.synthetic import synthetic_input, synthetic_weights
+from fixtures.synthetic import synthetic_input
 from tolerances import NET_RTOL, rel_err
 
-FIX = os.path.join(os.path.dirname(__file__), "fixtures", "keras")
-REGEN = "PYTHONPATH=. /work/venv-tf/bin/python tests/fixtures/make_keras_fixtures.py all"
 
 ARCH_NAMES = {
     "resnet50": "keras_resnet50",
@@ -41,19 +39,6 @@ CAFFE_BGR_MEAN = np.array([103.939, 116.779, 123.68])  # keras applications/imag
 AUTO_NAMED = re.compile(r"^(max_pooling2d|activation|add)(_\d+)?$")
 
 
-def fixture(name):
-    p = os.path.join(FIX, name)
-    if not os.path.exists(p):
-        pytest.fail(f"missing fixture {p}; regenerate it with: {REGEN}")
-    return p
-
-
-@functools.lru_cache(maxsize=1)
-def arch_weights(arch):
-    z = np.load(fixture(f"{arch}_weights.npz"))
-    specs = [(str(n), tuple(int(d) for d in s if d >= 0)) for n, s in zip(z["spec_names"], z["spec_shapes"])]
-    stats = {k[len("stats/"):]: z[k] for k in z.files if k.startswith("stats/")}
-    return synthetic_weights(specs, int(z["seed"]), layout="keras", stats=stats)
 
 
 @functools.lru_cache(maxsize=2)

@@ -7,7 +7,6 @@ stage must match bit for bit; the float stage (computed by the frameworks in flo
 within FLOAT32_RTOL of our float64. Live tests rerun the frameworks when installed.
 """
 
-import io
 import os
 
 import numpy as np

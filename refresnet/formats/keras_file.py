@@ -35,6 +35,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import LoadError
+from . import require_file
 
 FORMATS = ("h5-weights", "h5-model", "weights.h5", "keras")
 
@@ -588,11 +589,7 @@ def read_keras_file(path):
     The layout is detected from the bytes (HDF5 signature, zip, JSON index) and the
     HDF5 structure, never from the file name. Raises LoadError on any problem.
     """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise LoadError(path, "no such file")
-    if os.path.isdir(path):
-        raise LoadError(path, "is a directory, not a weight file")
+    path = require_file(path)
     try:
         with open(path, "rb") as fh:
             head = fh.read(16)

@@ -22,6 +22,7 @@ import struct
 import numpy as np
 
 from ..errors import LoadError
+from . import require_file
 
 #: Largest JSON header accepted, in bytes: the reference's ``MAX_HEADER_SIZE``
 #: (100,000,000). A ResNet-152 header is ~50 KB.
@@ -130,11 +131,7 @@ def read_safetensors(path):
     dtype; BF16 widened exactly to float32, BOOL as numpy bool). The whole header is
     validated before any tensor data is read; every problem raises LoadError naming
     the file and, where one is concerned, the tensor."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise LoadError(path, "no such file")
-    if os.path.isdir(path):
-        raise LoadError(path, "is a directory, not a weight file")
+    path = require_file(path)
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as f:

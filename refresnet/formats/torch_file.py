@@ -34,6 +34,7 @@ import zlib
 import numpy as np
 
 from ..errors import LoadError
+from . import require_file
 
 # ---------------------------------------------------------------------------------
 # Limits (named so a user with a genuinely larger file can see what to raise).
@@ -778,12 +779,8 @@ def read_torch_file(path):
     executed: any pickled global outside a small allow-list raises LoadError naming it.
     Every problem raises :class:`refresnet.errors.LoadError` naming the file.
     """
-    path = os.fspath(path)
+    path = require_file(path)
     try:
-        if not os.path.exists(path):
-            raise _Bad("no such file")
-        if os.path.isdir(path):
-            raise _Bad("is a directory, not a weight file")
         file_size = os.path.getsize(path)
         if file_size == 0:
             raise _Bad("empty file")
