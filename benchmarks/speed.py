@@ -6,7 +6,7 @@
 Every timing is the median of --repeats runs after one warm-up, in this process,
 on the same seeded weights and input for refresnet and torch (model.double() and
 float32 under torch.no_grad(), torch's default threads). Peak memory is the OS's
-count (ru_maxrss) of a fresh subprocess that builds the model and runs one batch.
+count (VmHWM) of a fresh subprocess that builds the model and runs one batch.
 The "first call" rows run fresh processes with an empty and then a warm numba
 cache, and check that the warm process compiled nothing.
 """
@@ -71,12 +71,18 @@ def torch_model(arch, weights):
 
 
 _CHILD = r"""
-import json, resource, sys, time, numpy as np
+import json, sys, time, numpy as np
+def hwm():
+    # VmHWM: this process's peak resident set. (ru_maxrss would carry the forking
+    # parent's peak across exec on Linux.)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
 which, arch, batch, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 from refresnet.synthetic import synthetic_weights
 w = synthetic_weights(arch, seed=0, calibrate=False)
 x = np.random.default_rng(0).normal(size=(batch, 3, size, size))
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = hwm()
 t = time.perf_counter()
 if which == "refresnet":
     import refresnet
@@ -88,7 +94,7 @@ else:
     m = m.eval().double()
     with torch.no_grad():
         m(torch.from_numpy(x))
-print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({"peak_mb": hwm() / 1024,
                   "before_mb": base / 1024, "seconds": time.perf_counter() - t}))
 """
 
@@ -177,7 +183,7 @@ def main(argv=None):
             print(f"| {size}x{size} | {batch} | {1000 * t:.1f} | {1000 * t / (size * size / 1e6):.1f} |")
 
     print()
-    print("## Peak memory (fresh process, build + one batch, resnet50 224x224; MB, ru_maxrss)")
+    print("## Peak memory (fresh process, build + one batch, resnet50 224x224; MB, VmHWM)")
     print()
     print("| batch | refresnet | torch f64 |")
     print("|---|---|---|")
