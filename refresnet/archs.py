@@ -61,13 +61,22 @@ class Arch:
 
     def describe(self):
         """A short human description built from the row itself (used by repr and inspect)."""
-        stride = {"3x3": "stride on the 3x3 (v1.5)", "1x1": "stride on the first 1x1 (v1)", "last": "stride on the 3x3 of the last block (V2)"}[self.stride_at]
+        if self.block == "basic":
+            stride = "stride on the first 3x3"
+        else:
+            stride = {"3x3": "stride on the 3x3 (v1.5)", "1x1": "stride on the first 1x1 (v1)", "last": "stride on the 3x3 of the last block (V2)"}[self.stride_at]
         bias = "no conv bias" if not self.conv_bias else ("conv biases" if self.conv_bias == ALL_CONVS else "biases on " + ", ".join(sorted(self.conv_bias)))
         pad = "-inf" if self.pool_pad_value == -math.inf else "zero"
         pool = f"{pad}-padded stem pool" if self.stem_pool else "no stem pool"
+        if self.groups > 1:
+            groups = f", grouped 3x3 ({self.groups} groups, width_per_group {self.width_per_group})"
+        elif self.width_per_group != 64:
+            groups = f", 3x3 width x{self.width_per_group / 64:g}"
+        else:
+            groups = ""
         sc = "option A (zero-padding) shortcuts" if self.shortcut == "A" else "projection shortcuts"
         return (
-            f"{self.framework} {self.name}: {self.block} blocks {list(self.depths)}, groups {self.groups}x{self.width_per_group}, "
+            f"{self.framework} {self.name}: {self.block} blocks {list(self.depths)}, widths {list(self.widths)}{groups}, "
             f"{stride}, {bias}, BN eps {self.bn_eps:g}, {pool}, {sc}, {self.head}"
         )
 
