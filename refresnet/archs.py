@@ -47,7 +47,15 @@ class Arch:
     # ResNets, paper option B); "A" parameter-free: stride-2 subsampling and zero
     # channels, half before and half after (paper option A for CIFAR, as the widely
     # used PyTorch CIFAR implementation pads: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, p, p))).
-    shortcut: str = "B"
+    shortcut: str = "B"  # or "conv": a 1x1 conv with no BN (the Keras CIFAR example)
+    # How convs pad: "explicit" symmetric amounts (torch; Keras ZeroPadding2D), or
+    # "same", TensorFlow's rule, whose odd extra pad goes bottom/right (a stride-2
+    # 3x3 on 32x32 pads (0, 1)), for Keras models built with padding='same'.
+    conv_padding: str = "explicit"
+    # The head's pooling: "global" average, or an int k for Keras's
+    # AveragePooling2D(k) + Flatten (the Keras CIFAR example; equal to the global
+    # average only when the last feature map is k x k, i.e. 32x32 input).
+    head_pool: object = "global"
     # The stem max pool's padding value: torch pads implicitly with -inf; Keras
     # inserts ZeroPadding2D (zeros) before a 'valid' pool. After a ReLU (v1) the two
     # agree; in ResNetV2 the pool sees raw conv1 output and zeros can win
@@ -74,7 +82,10 @@ class Arch:
             groups = f", 3x3 width x{self.width_per_group / 64:g}"
         else:
             groups = ""
-        sc = "option A (zero-padding) shortcuts" if self.shortcut == "A" else "projection shortcuts"
+        sc = {"A": "option A (zero-padding) shortcuts", "B": "projection shortcuts (1x1 conv + BN)",
+              "conv": "projection shortcuts (1x1 conv, no BN)"}[self.shortcut]
+        if self.conv_padding == "same":
+            sc += ", TensorFlow 'same' padding"
         return (
             f"{self.framework} {self.name}: {self.block} blocks {list(self.depths)}, widths {list(self.widths)}{groups}, "
             f"{stride}, {bias}, BN eps {self.bn_eps:g}, {pool}, {sc}, {self.head}"
@@ -145,6 +156,25 @@ for _depth in (20, 32, 44, 56, 110, 1202):
     for _option in ("A", "B"):
         _row = _cifar(_depth, _option)
         ARCHS[_row.name] = _row
+
+
+def _keras_cifar(depth):
+    n = (depth - 2) // 6
+    # keras-team/keras examples/cifar10_resnet.py, resnet_v1: conv-BN-ReLU
+    # "resnet_layer"s with padding='same' and biases, BN at Keras's default epsilon,
+    # a 1x1 strided conv (no BN) as the projection shortcut, AveragePooling2D(8),
+    # Flatten, softmax Dense. Every layer is auto-named (conv2d, conv2d_1, ...).
+    return Arch(
+        name=f"keras_cifar_resnet{depth}", naming="keras-cifar", block="basic", depths=(n, n, n),
+        widths=(16, 32, 64), stage_strides=(1, 2, 2), stem_width=16, stem_kernel=3, stem_stride=1,
+        stem_pool=False, shortcut="conv", conv_padding="same", head_pool=8, conv_bias=ALL_CONVS,
+        bn_eps=EPS_KERAS_DEFAULT, head="softmax", layout="NHWC", framework="keras",
+    )
+
+
+for _depth in (20, 32, 44, 56, 110):
+    _row = _keras_cifar(_depth)
+    ARCHS[_row.name] = _row
 
 
 def get_arch(name):

@@ -141,7 +141,7 @@ def read_weight_dict(spec, arch=None):
         if arch is not None and get_arch(arch).name != name:
             raise CLIError(f"{spec}: --arch {arch} contradicts the synthetic architecture {name}")
         row = get_arch(name)
-        classes = 10 if row.naming == "cifar" else 1000  # CIFAR-10 / ImageNet-1k heads
+        classes = 10 if row.naming in ("cifar", "keras-cifar") else 1000  # CIFAR-10 / ImageNet-1k heads
         return synthetic_weights(name, seed=seed, num_classes=classes), row, synthetic_label(name, seed), "synthetic", True
     from .load import read_weights
 
@@ -334,7 +334,14 @@ def inspect_report(spec, arch=None):
         )
     variant = {"torchvision": "torchvision models/resnet.py", "keras": "keras.applications (Keras 3 / tf_keras names)",
                "keras-old": "old Keras names (keras-applications 1.0.6-1.0.8 graph: pool1_pad + GlobalAveragePooling2D)",
-               "cifar": "CIFAR ResNet (He et al. 2015, section 4.2)"}.get(row.naming, row.naming)
+               "cifar": "CIFAR ResNet (He et al. 2015, section 4.2)",
+               "keras-cifar": "Keras example cifar10_resnet.py resnet_v1 (auto-named layers)"}.get(row.naming, row.naming)
+    if row.conv_padding == "same":
+        padding_rule = "TensorFlow 'same' on every conv (odd extra pad at bottom/right: (0, 1) for a stride-2 3x3 on 32x32)"
+    elif row.pool_pad_value == float("-inf"):
+        padding_rule = "explicit symmetric padding (torch implicit pads; max pool pads with -inf)"
+    else:
+        padding_rule = "explicit ZeroPadding2D before 'valid' conv1 and max pool (the pool sees zeros)"
     return {
         "file": label,
         "synthetic": synthetic,
@@ -347,13 +354,10 @@ def inspect_report(spec, arch=None):
         "bn_eps": row.bn_eps,
         "stride_at": row.stride_at,
         "conv_bias": sorted(row.conv_bias),
-        "stem": {"kernel": row.stem_kernel, "stride": row.stem_stride, "pad": row.stem_pad},
-        "pool_pad_value": "-inf" if row.pool_pad_value == float("-inf") else row.pool_pad_value,
-        "padding_rule": (
-            "explicit symmetric padding (torch implicit pads; max pool pads with -inf)"
-            if row.pool_pad_value == float("-inf")
-            else "explicit ZeroPadding2D before 'valid' conv1 and max pool (the pool sees zeros)"
-        ),
+        "stem": {"kernel": row.stem_kernel, "stride": row.stem_stride,
+                 "pad": "same" if row.conv_padding == "same" else row.stem_pad},
+        "pool_pad_value": ("-inf" if row.pool_pad_value == float("-inf") else row.pool_pad_value) if row.stem_pool else None,
+        "padding_rule": padding_rule,
         "layout": row.layout,
         "head": row.head,
         "include_top": bool(model.include_top),
@@ -383,7 +387,7 @@ def run_inspect(args):
         ("stride at", rep["stride_at"]),
         ("conv bias", ", ".join(rep["conv_bias"]) or "none"),
         ("stem", f"{rep['stem']['kernel']}x{rep['stem']['kernel']} stride {rep['stem']['stride']} pad {rep['stem']['pad']}"),
-        ("padding rule", f"{rep['padding_rule']}; stem pool pad value {rep['pool_pad_value']}"),
+        ("padding rule", rep["padding_rule"] + (f"; stem pool pad value {rep['pool_pad_value']}" if rep["pool_pad_value"] is not None else "; no stem pool")),
         ("layout / head", f"{rep['layout']} / {rep['head']}"),
         ("include_top", str(rep["include_top"])),
         ("pooling", str(rep["pooling"])),

@@ -30,6 +30,8 @@ def naming_of(weights):
         return "keras"
     if any(k.startswith("res2a_branch2a/") for k in keys) or any(k.startswith("bn_conv1/") for k in keys):
         return "keras-old"
+    if any(k.startswith(("conv2d/", "conv2d_1/")) for k in keys) and any(k.startswith("batch_normalization") for k in keys):
+        return "keras-cifar"  # auto-named Keras layers: the Keras CIFAR example
     return None
 
 
@@ -73,6 +75,13 @@ def detect_arch(weights, path=None):
         depths = tuple(len(blocks.get(str(s), ())) for s in range(1, 4))
         projection = any(k.startswith(("layer2.0.shortcut.0.", "layer2.0.downsample.0.")) for k in keys)
         return _match(path, naming, depths=depths, shortcut="B" if projection else "A")
+    if naming == "keras-cifar":
+        # resnet_v1 of the Keras example: a stem conv, two per block, two shortcuts.
+        convs = sum(1 for k in keys if re.fullmatch(r"conv2d(_\d+)?/kernel", k))
+        n, rest = divmod(convs - 3, 6)
+        if rest or n < 1:
+            raise LoadError(path, f"auto-named Keras convs ({convs}) do not make a Keras-example CIFAR ResNet (6n + 3)")
+        return _match(path, naming, depths=(n, n, n))
     if naming == "keras":
         blocks = _depths(keys, re.compile(r"conv([2-5])_block(\d+)_"))
         depths = tuple(len(blocks.get(str(s), ())) for s in range(2, 6))

@@ -186,6 +186,11 @@ def run_node(node, args, precision):
         if kw.get("keepdims"):
             out = out[:, :, None, None]
         return round_to(out, storage)
+    if fn is ops.avg_pool2d:
+        # A windowed mean (the Keras CIFAR head's AveragePooling2D(8)): exact sum of
+        # the rounded inputs, result rounded once; the float32 accumulation inside the
+        # window (a few ulps over 64 terms) is not modelled.
+        return round_to(fn(round_to(args[0], storage), **kw), storage)
     if fn is graph._add:
         return round_to(round_to(args[0], storage).astype(np.float32) + round_to(args[1], storage).astype(np.float32), storage)
     if fn is ops.softmax:
@@ -193,7 +198,7 @@ def run_node(node, args, precision):
         e = np.exp(a - a.max(axis=-1, keepdims=True))
         return round_to(e / e.sum(axis=-1, keepdims=True, dtype=np.float32), storage)
     if fn in (graph._relu, ops.relu, ops.max_pool2d, ops.global_max_pool2d, ops.zero_pad2d, graph._subsample,
-              graph._option_a):
+              graph._option_a, graph._flatten_nhwc):
         # No arithmetic: exact on rounded inputs.
         return fn(*(round_to(a, storage) for a in args), **kw)
     raise ValueError(f"emulate: no emulation for op {getattr(fn, '__name__', fn)!r} of node {node.name}")

@@ -42,6 +42,11 @@ def _option_a(x, stride, pad):
     return out
 
 
+def _flatten_nhwc(x):
+    # Keras Flatten of an NHWC tensor: features in (row, column, channel) order.
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1).reshape(x.shape[0], -1))
+
+
 def _subsample(x, stride):
     # Keras ResNetV2's MaxPooling2D(1, strides=2) shortcut: a 1x1 max is the value itself.
     return x[:, :, ::stride, ::stride].copy()
@@ -110,6 +115,15 @@ def _block_names(arch, stage, index, n_blocks, extra=None):
         if index == n_blocks - 1:
             names["aliases"]["out"] = [f"layer{stage + 1}"]
         return names
+    if arch.naming == "keras-cifar":
+        # Auto-named layers, named in the order the example creates them.
+        auto = extra["auto"]
+        names = {"conv1": auto("conv2d"), "bn1": auto("batch_normalization"), "act1": auto("activation"),
+                 "conv2": auto("conv2d"), "bn2": auto("batch_normalization")}
+        if stage > 0 and index == 0:
+            names["sc_conv"] = auto("conv2d")
+        names.update({"add": auto("add"), "out": auto("activation"), "aliases": {}})
+        return names
     if arch.naming == "keras":
         p = f"conv{stage + 2}_block{index + 1}"
         return {
@@ -143,6 +157,7 @@ _STEM_NAMES = {
     "keras": dict(pad="conv1_pad", conv="conv1_conv", bn="conv1_bn", act="conv1_relu", pool_pad="pool1_pad", pool="pool1_pool"),
     "keras-old": dict(pad="conv1_pad", conv="conv1", bn="bn_conv1", act="conv1_relu", pool_pad="pool1_pad", pool="pool1_pool"),
     "cifar": dict(pad=None, conv="conv1", bn="bn1", act="~relu", pool_pad=None, pool=None),
+    "keras-cifar": dict(pad=None, conv="conv2d", bn="batch_normalization", act="activation", pool_pad=None, pool=None),
 }
 
 _HEAD_NAMES = {
@@ -150,6 +165,7 @@ _HEAD_NAMES = {
     "keras": dict(avg="avg_pool", max="max_pool", fc="predictions", post_bn="post_bn", post_act="post_relu"),
     "keras-old": dict(avg="avg_pool", max="max_pool", fc="fc1000"),
     "cifar": dict(avg="~avgpool", fc="linear"),
+    "keras-cifar": dict(avg="average_pooling2d", flatten="flatten", fc="dense"),
 }
 
 
@@ -188,11 +204,14 @@ def _emit_block(e, arch, names, x, cin, width, cout, stride, project):
 
     # The main branch first, then the shortcut: torchvision calls downsample(x) after
     # bn3 and the CIFAR code shortcut(x) after bn2, so their traces list them in that order.
+    # Keras padding='same' is TensorFlow's rule: (0, 1) for a stride-2 3x3 on an
+    # even size, where torch pads (1, 1).
+    pad, pad3 = ("same", "same") if arch.conv_padding == "same" else (0, 1)
     if arch.block == "basic":
-        y = e.conv(names["conv1"], x, cin, width, 3, stride=stride, padding=1, role="conv1")
+        y = e.conv(names["conv1"], x, cin, width, 3, stride=stride, padding=pad3, role="conv1")
         y = e.bn(names["bn1"], y, width)
         y = e.node(names["act1"], _relu, (y,))
-        y = e.conv(names["conv2"], y, width, cout, 3, padding=1, role="conv2")
+        y = e.conv(names["conv2"], y, width, cout, 3, padding=pad3, role="conv2")
         y = e.bn(names["bn2"], y, cout)
     else:
         # torchvision strides the 3x3 ("ResNet V1.5", torchvision/models/resnet.py
@@ -208,6 +227,8 @@ def _emit_block(e, arch, names, x, cin, width, cout, stride, project):
         y = e.bn(names["bn3"], y, cout)
     if project and arch.shortcut == "A":
         sc = e.node(names["sc"], _option_a, (x,), stride=stride, pad=(cout - cin) // 2)
+    elif project and arch.shortcut == "conv":
+        sc = e.conv(names["sc_conv"], x, cin, cout, 1, stride=stride, padding=pad, role="shortcut")
     elif project:
         sc = e.conv(names["sc_conv"], x, cin, cout, 1, stride=stride, role="shortcut")
         sc = named("sc_bn", e.bn(names["sc_bn"], sc, cout))
@@ -244,6 +265,19 @@ def _build_with(arch, p, include_top=None, pooling=None):
             extra["shortcut_name"] = "shortcut"
         if p.has("fc") and not p.has("linear"):
             head = dict(head, fc="fc")
+    if arch.naming == "keras-cifar":
+        # Keras's auto names: the first layer of a class is "conv2d" in Keras 3 and
+        # TF2 tf.keras, "conv2d_1" in standalone Keras 2.x; count on from there.
+        start = 1 if p.has("conv2d_1") and not p.has("conv2d") else 0
+        counts = {}
+
+        def auto(kind):
+            k = counts.get(kind, start)
+            counts[kind] = k + 1
+            return kind if k == 0 else f"{kind}_{k}"
+
+        extra["auto"] = auto
+        stem = {k: (auto(v) if k in ("conv", "bn", "act") else v) for k, v in stem.items()}
 
     x = "input"
     w0 = arch.stem_width
@@ -251,7 +285,8 @@ def _build_with(arch, p, include_top=None, pooling=None):
         x = e.node(stem["pad"], ops.zero_pad2d, (x,), padding=arch.stem_pad)
         x = e.conv(stem["conv"], x, 3, w0, arch.stem_kernel, stride=arch.stem_stride, role="stem")
     else:
-        x = e.conv(stem["conv"], x, 3, w0, arch.stem_kernel, stride=arch.stem_stride, padding=arch.stem_pad, role="stem")
+        pad = "same" if arch.conv_padding == "same" else arch.stem_pad
+        x = e.conv(stem["conv"], x, 3, w0, arch.stem_kernel, stride=arch.stem_stride, padding=pad, role="stem")
     if arch.block != "preact":
         x = e.bn(stem["bn"], x, w0)
         x = e.node(stem["act"], _relu, (x,))
@@ -295,6 +330,9 @@ def _build_with(arch, p, include_top=None, pooling=None):
     if include_top:
         if arch.framework == "torchvision":
             x = e.node(head["avg"], ops.global_avg_pool2d, (x,), keepdims=True)
+        elif arch.head_pool != "global":
+            x = e.node(head["avg"], ops.avg_pool2d, (x,), kernel_size=arch.head_pool)
+            x = e.node(head["flatten"], _flatten_nhwc, (x,))
         else:
             x = e.node(head["avg"], ops.global_avg_pool2d, (x,))
         w, b = p.dense(head["fc"], cin)

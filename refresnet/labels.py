@@ -31,6 +31,6 @@ def label(index, num_classes, arch=None):
     for a 10-class CIFAR network, else 'class_<index>'."""
     if num_classes == NUM_IMAGENET_CLASSES:
         return imagenet_labels()[index]
-    if num_classes == len(CIFAR10_LABELS) and arch is not None and arch.naming == "cifar":
+    if num_classes == len(CIFAR10_LABELS) and arch is not None and arch.naming in ("cifar", "keras-cifar"):
         return CIFAR10_LABELS[index]
     return f"class_{index}"

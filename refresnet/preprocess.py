@@ -109,6 +109,10 @@ PRESETS = {
         Preset("keras-tf", "keras-tf", 224),
         Preset("cifar", "cifar", 32, 32, CIFAR10_MEAN, CIFAR10_STD),
         Preset("cifar-imagenet-stats", "cifar", 32, 32, IMAGENET_MEAN, IMAGENET_STD),
+        # The Keras CIFAR example scales to 0..1 and, by default, subtracts the
+        # training set's per-pixel mean image, which is data refresnet does not have;
+        # this is its subtract_pixel_mean=False variant.
+        Preset("cifar-0-1", "cifar", 32, 32, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
     ]
 }
 
@@ -140,6 +144,8 @@ def preset_for(arch, path=None):
     """The preprocessing the weights were made for: Keras v1 -> 'keras-caffe', Keras
     V2 -> 'keras-tf', torchvision -> 'torchvision-232' for the official files that
     use it (recognised by file name), else 'torchvision' (resize 256)."""
+    if arch.naming == "keras-cifar":
+        return PRESETS["cifar-0-1"]
     if arch.framework == "keras":
         return PRESETS["keras-tf" if arch.block == "preact" else "keras-caffe"]
     if arch.naming == "cifar":

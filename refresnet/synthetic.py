@@ -61,12 +61,12 @@ class _SyntheticParams(Params):
     def has(self, layer):
         # Only the classifier is optional in a synthetic file; the CIFAR builder's
         # questions about checkpoint naming get the default answer (no).
-        return self.num_classes is not None and layer in ("fc", "linear", "predictions", "fc1000") and not (
+        return self.num_classes is not None and layer in ("fc", "linear", "predictions", "fc1000", "dense") and not (
             self.naming == "cifar" and layer == "fc"
         )
 
 
-def synthetic_weights(arch, seed=0, num_classes=1000, calibrate=True, size=64):
+def synthetic_weights(arch, seed=0, num_classes=1000, calibrate=True, size=None):
     """A weight dict for `arch` in its own naming and layout (torchvision state_dict
     keys, or Keras "layer/kernel" ...), seeded; with ``calibrate`` each BN's
     mean/variance are the batch statistics of its input on a seeded batch of
@@ -75,6 +75,8 @@ def synthetic_weights(arch, seed=0, num_classes=1000, calibrate=True, size=64):
     from . import graph
 
     row = get_arch(arch)
+    if size is None:
+        size = 32 if row.naming in ("cifar", "keras-cifar") else 64  # the CIFAR nets are made for 32x32
     params = _SyntheticParams(row.naming, seed, num_classes)
     nodes, info = graph._build_with(row, params, include_top=num_classes is not None)
     if calibrate:
@@ -89,7 +91,7 @@ def _calibrate(nodes, params, row, seed, size):
     # Smooth image-like input in the scale of the family's preprocessing output.
     coarse = rng.normal(0.0, 1.0, (4, 3, size // 8 + 1, size // 8 + 1))
     x = np.repeat(np.repeat(coarse, 8, axis=2), 8, axis=3)[:, :, :size, :size]
-    if row.framework == "keras" and row.block != "preact":
+    if row.naming in ("keras", "keras-old") and row.block == "bottleneck":
         x = x * 60.0  # caffe preprocessing: BGR minus the ImageNet mean, 0..255 scale
     env = {"input": np.ascontiguousarray(x)}
     sep = "." if params.torch_keys else "/"

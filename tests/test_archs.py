@@ -11,7 +11,7 @@ from refresnet import synthetic
 
 @functools.lru_cache(maxsize=None)
 def _weights(name):
-    classes = 10 if name.startswith("cifar") else 1000
+    classes = 10 if "cifar" in name else 1000
     return synthetic.synthetic_weights(name, seed=0, num_classes=classes, calibrate=False)
 
 
@@ -47,7 +47,8 @@ TORCHVISION_KEYS = {"resnet18": (122, 20), "resnet34": (218, 36), "resnet50": (3
 
 def test_table_covers_every_published_architecture():
     cifar = {f"cifar_resnet{d}{o}" for d in (20, 32, 44, 56, 110, 1202) for o in ("", "_b")}
-    assert set(PUBLISHED_PARAMS) | cifar == set(refresnet.ARCHS)
+    keras_cifar = {f"keras_cifar_resnet{d}" for d in (20, 32, 44, 56, 110)}
+    assert set(PUBLISHED_PARAMS) | cifar | keras_cifar == set(refresnet.ARCHS)
 
 
 def _cifar_params_by_hand(n, classes=10):
@@ -70,6 +71,19 @@ def test_cifar_counts_round_to_the_papers_table(depth):
     count = refresnet.build(f"cifar_resnet{depth}", _weights(f"cifar_resnet{depth}")).parameter_count()
     digits = 2 if depth < 110 else 1
     assert round(count / 1e6, digits) == round(paper / 1e6, digits)
+
+
+@pytest.mark.parametrize("depth", [20, 56, 110])
+def test_keras_cifar_example_count_by_hand(depth):
+    # Option A's count plus a bias on every conv and the two 1x1 projections
+    # (conv + bias, no BN); BN moving statistics counted as Keras's count_params does.
+    n = (depth - 2) // 6
+    convs_out = [16] + [16] * 2 * n + [32] * 2 * n + [64] * 2 * n
+    bn_stats = 2 * sum(convs_out)
+    projections = (16 * 32 + 32) + (32 * 64 + 64)
+    expected = _cifar_params_by_hand(n) + sum(convs_out) + projections + bn_stats
+    model = refresnet.build(f"keras_cifar_resnet{depth}", _weights(f"keras_cifar_resnet{depth}"))
+    assert model.parameter_count() == expected
 
 
 def test_cifar_option_b_adds_exactly_the_two_projections():
