@@ -165,7 +165,7 @@ _HEAD_NAMES = {
     "keras": dict(avg="avg_pool", max="max_pool", fc="predictions", post_bn="post_bn", post_act="post_relu"),
     "keras-old": dict(avg="avg_pool", max="max_pool", fc="fc1000"),
     "cifar": dict(avg="~avgpool", fc="linear"),
-    "keras-cifar": dict(avg="average_pooling2d", flatten="flatten", fc="dense"),
+    "keras-cifar": dict(avg="average_pooling2d", flatten="flatten", fc="dense", max="global_max_pooling2d"),
 }
 
 
@@ -278,6 +278,7 @@ def _build_with(arch, p, include_top=None, pooling=None):
 
         extra["auto"] = auto
         stem = {k: (auto(v) if k in ("conv", "bn", "act") else v) for k, v in stem.items()}
+        head = {k: auto(v) for k, v in head.items()}  # one of each class: its first name
 
     x = "input"
     w0 = arch.stem_width
