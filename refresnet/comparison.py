@@ -133,15 +133,55 @@ def collect_torch(module, x):
 
 
 def collect_keras(model, x):
-    """Every layer's output of Keras ``model`` on ``x`` (NHWC), from one
-    multi-output functional model over the same layers (not tested on this
-    machine: no TensorFlow here)."""
-    import keras
+    """Every layer's output of Keras ``model`` on ``x`` (NHWC, already
+    preprocessed), keyed by layer name as ``Model.trace`` names Keras layers.
 
-    layers = [l for l in model.layers if not l.__class__.__name__ == "InputLayer"]
-    probe = keras.Model(model.inputs, [l.output for l in layers])
-    outs = probe(np.asarray(x, dtype=np.float32), training=False)
-    return OrderedDict((l.name, np.asarray(o)) for l, o in zip(layers, outs))
+    One multi-output functional model over the same layers runs ``x`` once
+    (``training=False``: BN uses its moving statistics). ``x`` is cast to the
+    model's input dtype, so a float32 model sees float32 values and a float64
+    model (``keras.config.set_floatx("float64")`` before building) float64 ones.
+    Works for Keras 3 and for tf_keras (Keras 2) models. Layers used more than
+    once (no single output tensor) and nested models are left out: pass the
+    ResNet model itself, not a wrapper around it."""
+    if type(model).__module__.startswith("tf_keras"):
+        import tf_keras as keras  # a Keras 2 model cannot join a Keras 3 graph
+    else:
+        import keras
+
+    inputs = list(model.inputs)
+    if len(inputs) != 1:
+        raise ValueError(f"Keras model {model.name!r}: expected one input, found {len(inputs)}")
+    # Keras 3 gives the dtype as a string, tf_keras as a tf.DType.
+    dtype = np.dtype(getattr(inputs[0].dtype, "name", inputs[0].dtype))
+    want = tuple(inputs[0].shape)
+    a = np.asarray(x)
+    if a.ndim != len(want) or (want[-1] is not None and a.shape[-1] != want[-1]):
+        raise ValueError(
+            f"Keras model {model.name!r}: input x of shape {a.shape} does not fit the model's input "
+            f"{want} (batch, height, width, channels); Keras models take NHWC"
+        )
+    layers, outputs = [], []
+    for layer in model.layers:
+        if type(layer).__name__ == "InputLayer":
+            continue
+        try:
+            out = layer.output
+        except (AttributeError, ValueError, RuntimeError):
+            continue  # called more than once, or never: no single output to report
+        if isinstance(out, (list, tuple)):
+            continue
+        layers.append(layer)
+        outputs.append(out)
+    probe = keras.Model(inputs[0], outputs)  # one input tensor, not a list: the structure Keras expects
+    outs = probe(np.ascontiguousarray(a, dtype=dtype), training=False)
+    if not isinstance(outs, (list, tuple)):
+        outs = [outs]
+    return OrderedDict((layer.name, _to_numpy(o)) for layer, o in zip(layers, outs))
+
+
+def _to_numpy(t):
+    """A framework tensor as a NumPy array (TF eager tensors have .numpy())."""
+    return np.asarray(t.numpy() if hasattr(t, "numpy") else t)
 
 
 def _is_torch_module(obj):
@@ -404,6 +444,11 @@ class _Comparison:
             if self._reads_input(node):
                 flipped = [self._flip_input(node, args)]
                 tries.append(("BGR input instead of RGB (channels reversed)", self._try(node, flipped)))
+        elif node.inputs[0] == "input" and node.fn is not None:
+            # A Keras model's first layer is ZeroPadding2D: the channel order of
+            # the input shows there, before any conv.
+            tries.append(("BGR input instead of RGB (channels reversed)",
+                          self._try(node, [self.x[:, ::-1].copy()] + args[1:])))
         evidence, best = [], None
         for desc, out in tries:
             if out is None or out.shape != theirs.shape:
