@@ -538,7 +538,9 @@ def compare(model, x, activations, *, precision="float32"):
       torchvision, NHWC preprocessed for Keras).
     activations: {layer name: array} in the framework's naming and layout (as
       ``model.trace`` names them), any float dtype; or a torch nn.Module / Keras
-      model, whose activations are collected with hooks on ``x``. Names that are
+      model, run on ``x`` in its own dtype to collect every layer's output
+      (forward hooks for torch, ``collect_torch``; a multi-output functional
+      model for Keras 3 or tf_keras, ``collect_keras``). Names that are
       not layers of the model are listed in ``report.unknown``; layers not given
       are skipped.
     precision: the framework's arithmetic: float32, tf32, bfloat16 or float16;
