@@ -1,5 +1,7 @@
 """conv2d: 2-D cross-correlation of NCHW float64 input, im2col + one GEMM per image and group."""
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ..kernels import im2col
@@ -25,42 +27,95 @@ def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """
     x = as_nchw(x)
     w = np.ascontiguousarray(np.asarray(w, dtype=np.float64))
-    if w.ndim != 4:
-        raise ValueError(f"w: expected (out, in/groups, kh, kw), got shape {w.shape}")
+    g = geometry(x.shape, w.shape, stride, padding, dilation, groups)
+    if bias is not None:
+        bias = as_vector(bias, g.out_channels, "bias")
+    out = np.empty((x.shape[0], g.out_channels, g.out_h, g.out_w), dtype=np.float64)
+    cols = None if g.pointwise else np.empty(g.cols_shape, dtype=np.float64)
+    for n in range(x.shape[0]):
+        cols_n = x[n].reshape(g.in_channels, -1) if g.pointwise else unfold(x[n], g, cols)
+        gemm_rows(w, cols_n, g, out[n], 0, g.out_channels)
+    if bias is not None:
+        out += bias[None, :, None, None]
+    return out
+
+
+class Geometry(NamedTuple):
+    """What one conv2d call's shapes and arguments fix: kernel, stride, dilation,
+    the top/left padding, the output size, and the channel counts."""
+
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    dh: int
+    dw: int
+    top: int
+    left: int
+    out_h: int
+    out_w: int
+    groups: int
+    in_channels: int
+    out_channels: int
+    pointwise: bool  # 1x1, stride 1, no padding: the input already is the GEMM operand
+
+    @property
+    def cols_shape(self):
+        return (self.in_channels * self.kh * self.kw, self.out_h * self.out_w)
+
+
+def geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1):
+    """Check a conv2d call's shapes and arguments; return its Geometry."""
+    if len(w_shape) != 4:
+        raise ValueError(f"w: expected (out, in/groups, kh, kw), got shape {tuple(w_shape)}")
     if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
         raise ValueError(f"groups: expected a positive int, got {groups!r}")
-    N, C, H, W = x.shape
-    O, Cg, kh, kw = w.shape
+    N, C, H, W = x_shape
+    O, Cg, kh, kw = w_shape
     if C % groups or O % groups:
         raise ValueError(
-            f"groups={groups} must divide both input channels {C} (x {x.shape}) and output channels {O} (w {w.shape})"
+            f"groups={groups} must divide both input channels {C} (x {tuple(x_shape)}) "
+            f"and output channels {O} (w {tuple(w_shape)})"
         )
     if Cg * groups != C:
         raise ValueError(
-            f"w {w.shape} expects {Cg}*groups={Cg * groups} input channels, but x {x.shape} has {C} (groups={groups})"
+            f"w {tuple(w_shape)} expects {Cg}*groups={Cg * groups} input channels, "
+            f"but x {tuple(x_shape)} has {C} (groups={groups})"
         )
     sh, sw = check_positive(pair(stride, "stride"), "stride")
     dh, dw = check_positive(pair(dilation, "dilation"), "dilation")
     t, b, l, r = explicit_padding(padding, (kh, kw), (sh, sw), (dh, dw), (H, W))
     OH = conv_out_size(H, kh, sh, dh, t, b, "conv2d height")
     OW = conv_out_size(W, kw, sw, dw, l, r, "conv2d width")
-    if bias is not None:
-        bias = as_vector(bias, O, "bias")
-
-    Og = O // groups
-    K = Cg * kh * kw
-    w2 = w.reshape(O, K)
-    out = np.empty((N, O, OH, OW), dtype=np.float64)
     pointwise = kh == 1 and kw == 1 and (sh, sw) == (1, 1) and (t, b, l, r) == (0, 0, 0, 0)
-    cols = None if pointwise else np.empty((C * kh * kw, OH * OW), dtype=np.float64)
-    for n in range(N):
-        if pointwise:
-            cols_n = x[n].reshape(C, H * W)  # a 1x1 stride-1 conv needs no unfolding
-        else:
-            cols_n = im2col(x[n], kh, kw, sh, sw, dh, dw, t, l, OH, OW, cols)
-        out_n = out[n].reshape(O, OH * OW)
-        for g in range(groups):
-            np.matmul(w2[g * Og : (g + 1) * Og], cols_n[g * K : (g + 1) * K], out=out_n[g * Og : (g + 1) * Og])
-    if bias is not None:
-        out += bias[None, :, None, None]
-    return out
+    return Geometry(kh, kw, sh, sw, dh, dw, t, l, OH, OW, int(groups), C, O, pointwise)
+
+
+def unfold(image, g, cols, c0=0, c1=None):
+    """im2col of channels [c0, c1) of one (C, H, W) image into their rows of
+    ``cols`` (C*kh*kw, OH*OW); returns ``cols``. Each channel's rows depend on
+    that channel alone, so unfolding channel ranges separately gives the same
+    matrix as unfolding the whole image."""
+    c1 = image.shape[0] if c1 is None else c1
+    rows = g.kh * g.kw
+    im2col(image[c0:c1], g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.top, g.left, g.out_h, g.out_w,
+           cols[c0 * rows : c1 * rows])
+    return cols
+
+
+def gemm_rows(w, cols_n, g, out_n, o0, o1):
+    """Output channels [o0, o1) of one image: for each group, the GEMM of its
+    rows of w by its block of ``cols_n``, written into ``out_n`` (O, OH, OW).
+
+    A range of output rows is its own smaller GEMM with the same K: BLAS sums
+    each output element over K in an order that does not depend on how many
+    rows or columns are computed together (checked bitwise by
+    tests/test_determinism.py), so splitting the rows leaves every bit unchanged."""
+    O = g.out_channels
+    Og = O // g.groups
+    K = cols_n.shape[0] // g.groups
+    w2 = w.reshape(O, -1)
+    out2 = out_n.reshape(O, -1)
+    for grp in range(o0 // Og, (o1 - 1) // Og + 1 if o1 > o0 else o0 // Og):
+        lo, hi = max(o0, grp * Og), min(o1, (grp + 1) * Og)
+        np.matmul(w2[lo:hi], cols_n[grp * K : (grp + 1) * K], out=out2[lo:hi])
