@@ -7,7 +7,7 @@ import numpy as np
 
 from .graph import build_graph
 from .plan import build_plan
-from . import threads
+from . import lanes, threads
 from .archs import get_arch
 
 
@@ -55,18 +55,19 @@ class Model:
             return np.ascontiguousarray(a.transpose(0, 2, 3, 1))
         return a
 
-    def _run_node(self, fn, args, kwargs, name, x):
+    def _run_node(self, fn, args, kwargs, name, shape):
         try:
             return fn(*args, **kwargs)
         except ValueError as err:
-            raise ValueError(f"{self.arch.name}: layer {name}: {err} (input shape {np.shape(x)})") from None
+            raise ValueError(f"{self.arch.name}: layer {name}: {err} (input shape {tuple(shape)})") from None
 
     def _forward(self, xi):
         """The plan on an internal-layout (NCHW float64) batch."""
-        x = xi
+        # Errors quote the input's shape as the caller gave it (NHWC for Keras).
+        shape = xi.shape if self.arch.layout == "NCHW" else (xi.shape[0],) + xi.shape[2:] + (xi.shape[1],)
         env = {"input": xi}
         for step in self._plan:
-            env[step.name] = self._run_node(step.fn, [env[s] for s in step.inputs], step.kwargs, step.name, x)
+            env[step.name] = self._run_node(step.fn, [env[s] for s in step.inputs], step.kwargs, step.name, shape)
             for src in step.frees:
                 del env[src]
         return env[self._plan_output]
@@ -74,7 +75,15 @@ class Model:
     def __call__(self, x):
         xi = self._to_internal(x)
         workers = min(threads.get_num_threads(), xi.shape[0])
-        if workers >= 2 and threads.blas_control() is not None:
+        if xi.shape[0] == 1 and threads.get_num_threads() >= 2 and threads.blas_control() is not None:
+            # One image: two lanes split every layer by channels (lanes.py).
+            try:
+                with threads.single_threaded_blas():
+                    out = lanes.run(self._plan, xi, self._plan_output)
+            except ValueError:
+                # An input the network refuses: the one-thread plan says which layer.
+                out = self._forward(xi)
+        elif workers >= 2 and threads.blas_control() is not None:
             # One task per image: each image's bits are those of the image alone.
             with threads.single_threaded_blas(), ThreadPoolExecutor(workers) as pool:
                 parts = list(pool.map(lambda i: self._forward(xi[i : i + 1]), range(xi.shape[0])))
@@ -94,7 +103,7 @@ class Model:
             if node.fn is None:
                 env[node.name] = env[node.inputs[0]]
             else:
-                env[node.name] = self._run_node(node.fn, [env[s] for s in node.inputs], node.kwargs, node.name, x)
+                env[node.name] = self._run_node(node.fn, [env[s] for s in node.inputs], node.kwargs, node.name, np.shape(x))
             if not node.name.startswith("~"):
                 traced[node.name] = env[node.name]
         return OrderedDict((k, self._to_external(v)) for k, v in traced.items())

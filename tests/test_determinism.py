@@ -140,3 +140,54 @@ def test_refresnet_thread_setting_does_not_change_a_bit():
     finally:
         threads.set_num_threads(before)
     assert_same_bits(serial, parallel, "resnet18, 1 vs 3 refresnet threads")
+
+
+# One image runs on two lanes that split every layer by channels (refresnet/lanes.py):
+# grouped convs, Keras's zero paddings, subsampling shortcuts, flatten and softmax,
+# and the CIFAR option-A shortcut each take a different path through it.
+LANE_ARCHS = ["resnext50_32x4d", "keras_resnet50v2", "keras_resnet50", "cifar_resnet20", "keras_cifar_resnet20"]
+
+
+@pytest.mark.parametrize("arch", LANE_ARCHS)
+def test_one_image_on_two_lanes_gives_the_one_thread_bits(arch, monkeypatch):
+    from refresnet import lanes, threads
+    from refresnet.synthetic import synthetic_weights
+
+    if threads.blas_control() is None:
+        pytest.skip("NumPy's BLAS thread count cannot be controlled here: the lanes are not used")
+    m = refresnet.build(arch, synthetic_weights(arch, seed=3))
+    cifar = "cifar" in arch
+    hw = (32, 32) if cifar else (67, 75)
+    shape = (1, 3) + hw if m.arch.layout == "NCHW" else (1,) + hw + (3,)
+    x = np.random.default_rng(4).normal(size=shape)
+    runs = []
+    real_run = lanes.run
+    monkeypatch.setattr(lanes, "run", lambda *a: runs.append(1) or real_run(*a))
+    before = threads.get_num_threads()
+    try:
+        threads.set_num_threads(1)
+        serial = m(x)
+        assert not runs
+        threads.set_num_threads(2)
+        split = m(x)
+        assert len(runs) == 1, "a single image with 2 threads should run on the two lanes"
+    finally:
+        threads.set_num_threads(before)
+    assert_same_bits(split, serial, f"{arch}: one image on two lanes vs one thread")
+    # and the same as the image inside a batch (one image per thread)
+    assert_same_bits(m(np.concatenate([x, x[:, ::-1].copy()]))[:1], serial, f"{arch}: in a batch of 2")
+
+
+def test_an_input_too_small_on_two_lanes_names_the_layer():
+    from refresnet import threads
+    from refresnet.synthetic import synthetic_weights
+
+    # The Keras CIFAR head is AveragePooling2D(8): a 16x16 image leaves it a 4x4 map.
+    m = refresnet.build("keras_cifar_resnet20", synthetic_weights("keras_cifar_resnet20", seed=3))
+    before = threads.get_num_threads()
+    try:
+        threads.set_num_threads(2)
+        with pytest.raises(ValueError, match=r"keras_cifar_resnet20: layer average_pooling2d: .*input shape \(1, 16, 16, 3\)"):
+            m(np.zeros((1, 16, 16, 3)))
+    finally:
+        threads.set_num_threads(before)
