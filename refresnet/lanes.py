@@ -1,15 +1,15 @@
-"""One image on two threads ("lanes") that split every layer by channels.
+"""One image on several threads ("lanes") that split every layer by channels.
 
 A batch of several images runs one image per thread (model.py). A single image
-would leave one core idle during everything BLAS does not parallelise (im2col,
-batch norm, the residual adds), so here two lanes walk the same plan, each
-owning half of every tensor's channels:
+would leave cores idle during everything BLAS does not parallelise (im2col,
+batch norm, the residual adds), so here n lanes walk the same plan, each owning
+a contiguous share of every tensor's channels:
 
 - channel-wise steps (batch norm, add, ReLU, pools, zero padding) run on the
   lane's own channels only, and those channels were written by the same lane;
 - a convolution unfolds the lane's own input channels, waits once for the
-  other lane (the GEMM reads every input channel), then computes the lane's own
-  output channels as a GEMM over those rows of w with single-threaded BLAS;
+  other lanes (the GEMM reads every input channel), then computes the lane's
+  own output channels as a GEMM over those rows of w with single-threaded BLAS;
 - any other step (the classifier, softmax, flatten, the CIFAR option-A
   shortcut) runs whole on lane 0 between two waits.
 
@@ -19,7 +19,7 @@ im2col is a pure copy, and a GEMM's rows computed separately give the same bits
 (conv2d.gemm_rows). tests/test_determinism.py checks the result bit for bit
 against a batch and against one thread.
 
-No lane writes into an array the other lane may still read: the plan writes in
+No lane writes into an array another lane may still read: the plan writes in
 place only into an array that a single step reads (plan.build_plan), and that
 step is the one writing it.
 """
@@ -33,38 +33,59 @@ from .graph import _subsample
 from .ops.conv2d import geometry, gemm_rows, unfold
 from .plan import _add_relu, _batch_norm
 
-LANES = 2
+# Shares start on multiples of 16 channels. NumPy hands OpenBLAS the transposed
+# product, so our output channels are its N dimension, which its kernels compute
+# in tiles (8 wide in the Haswell/Zen dgemm kernel used here; 2 to 16 on other
+# CPUs); a share starting inside a tile sends rows through the edge kernels,
+# which sum in another order (seen here: a 16-channel conv split 5/5/6 changed
+# bits; split 8/8 it did not). So a lane may own nothing of a narrow tensor.
+ALIGN = 16
 
 
-def _own(channels, lane):
-    """The channels [c0, c1) that ``lane`` owns in a tensor with ``channels``."""
-    half = channels // 2
-    return (0, half) if lane == 0 else (half, channels)
+def _own(channels, lane, lanes):
+    """The channels [c0, c1) that ``lane`` of ``lanes`` owns in a tensor with ``channels``."""
+
+    def edge(k):
+        return channels if k >= lanes else min(channels, channels * k // lanes // ALIGN * ALIGN)
+
+    return edge(lane), edge(lane + 1)
 
 
 class _Shared:
-    """Arrays both lanes write into: the first lane to ask allocates, the second
-    takes it (and the table forgets it, so freeing is left to the lanes' own
-    references, as in the one-thread plan)."""
+    """Arrays all lanes write into or read: the first lane to ask allocates (or
+    lane 0 puts a whole result), the others take it, and the last taker removes
+    it from the table, so freeing is left to the lanes' own references, as in
+    the one-thread plan."""
 
-    def __init__(self):
-        self._arrays = {}
+    def __init__(self, lanes):
+        self._lanes = lanes
+        self._arrays = {}  # key: [array, lanes still to take it]
         self._lock = threading.Lock()
+
+    def _take(self, key):
+        entry = self._arrays[key]
+        entry[1] -= 1
+        if entry[1] == 0:
+            del self._arrays[key]
+        return entry[0]
 
     def get(self, key, shape):
         with self._lock:
-            a = self._arrays.pop(key, None)
-            if a is None:
-                a = self._arrays[key] = np.empty(shape, dtype=np.float64)
+            if key in self._arrays:
+                return self._take(key)
+            a = np.empty(shape, dtype=np.float64)
+            if self._lanes > 1:
+                self._arrays[key] = [a, self._lanes - 1]
             return a
 
     def put(self, key, value):
         with self._lock:
-            self._arrays[key] = value
+            if self._lanes > 1:
+                self._arrays[key] = [value, self._lanes - 1]
 
     def take(self, key):
         with self._lock:
-            return self._arrays.pop(key)
+            return self._take(key)
 
 
 def _conv(lane, key, x, kw, shared, barrier):
@@ -75,26 +96,26 @@ def _conv(lane, key, x, kw, shared, barrier):
         cols = x[0].reshape(g.in_channels, -1)
     else:
         cols = shared.get((key, "cols"), g.cols_shape)
-        unfold(x[0], g, cols, *_own(g.in_channels, lane))
-    barrier.wait()  # the other lane's input channels are unfolded (or computed)
+        unfold(x[0], g, cols, *_own(g.in_channels, lane, barrier.parties))
+    barrier.wait()  # the other lanes' input channels are unfolded (or computed)
     out = shared.get(key, (1, g.out_channels, g.out_h, g.out_w))
-    o0, o1 = _own(g.out_channels, lane)
+    o0, o1 = _own(g.out_channels, lane, barrier.parties)
     gemm_rows(w, cols, g, out[0], o0, o1)
     if kw.get("bias") is not None:
         out[:, o0:o1] += kw["bias"][None, o0:o1, None, None]
     return out
 
 
-def _batch_norm_lane(lane, key, x, kw, shared):
-    c0, c1 = _own(x.shape[1], lane)
+def _batch_norm_lane(lane, lanes, key, x, kw, shared):
+    c0, c1 = _own(x.shape[1], lane, lanes)
     out = x if kw["inplace"] else shared.get(key, x.shape)
     ops.batch_norm(x[:, c0:c1], kw["mean"][c0:c1], kw["var"][c0:c1], kw["gamma"][c0:c1], kw["beta"][c0:c1],
                    kw["eps"], relu=kw["relu"], out=out[:, c0:c1])
     return out
 
 
-def _add_relu_lane(lane, key, a, b, kw, shared):
-    c0, c1 = _own(a.shape[1], lane)
+def _add_relu_lane(lane, lanes, key, a, b, kw, shared):
+    c0, c1 = _own(a.shape[1], lane, lanes)
     out = a if kw["inplace"] else shared.get(key, a.shape)
     part = np.add(a[:, c0:c1], b[:, c0:c1], out=out[:, c0:c1])
     if kw["relu"]:
@@ -102,8 +123,8 @@ def _add_relu_lane(lane, key, a, b, kw, shared):
     return out
 
 
-def _channelwise(lane, key, fn, x, kw, shared):
-    c0, c1 = _own(x.shape[1], lane)
+def _channelwise(lane, lanes, key, fn, x, kw, shared):
+    c0, c1 = _own(x.shape[1], lane, lanes)
     part = fn(x[:, c0:c1], **kw)
     out = shared.get(key, (part.shape[0], x.shape[1]) + part.shape[2:])
     out[:, c0:c1] = part
@@ -122,11 +143,11 @@ def _lane(lane, plan, x, output, shared, barrier):
         if step.fn is ops.conv2d:
             y = _conv(lane, key, args[0], step.kwargs, shared, barrier)
         elif step.fn is _batch_norm:
-            y = _batch_norm_lane(lane, key, args[0], step.kwargs, shared)
+            y = _batch_norm_lane(lane, barrier.parties, key, args[0], step.kwargs, shared)
         elif step.fn is _add_relu:
-            y = _add_relu_lane(lane, key, args[0], args[1], step.kwargs, shared)
+            y = _add_relu_lane(lane, barrier.parties, key, args[0], args[1], step.kwargs, shared)
         elif step.fn in CHANNELWISE:
-            y = _channelwise(lane, key, step.fn, args[0], step.kwargs, shared)
+            y = _channelwise(lane, barrier.parties, key, step.fn, args[0], step.kwargs, shared)
         else:
             barrier.wait()  # every channel of the inputs is written
             if lane == 0:
@@ -141,35 +162,42 @@ def _lane(lane, plan, x, output, shared, barrier):
     return env[output]
 
 
-def run(plan, x, output):
+def run(plan, x, output, lanes=2):
     """The plan's output for one NCHW float64 image ``x`` (1, C, H, W), computed
-    by two lanes. BLAS must be single-threaded for the caller's duration.
-    Raises whatever a lane raised (the other lane is released, not left waiting)."""
-    shared = _Shared()
-    barrier = threading.Barrier(LANES)
-    failure = []
+    by ``lanes`` threads (this one and lanes - 1 helpers). BLAS must be
+    single-threaded for the call's duration. Raises what the first failing lane
+    raised; the others are released, not left waiting."""
+    shared = _Shared(lanes)
+    barrier = threading.Barrier(lanes)
+    failures = []
 
-    def second():
+    def helper(lane):
         try:
-            _lane(1, plan, x, output, shared, barrier)
+            _lane(lane, plan, x, output, shared, barrier)
         except BaseException as err:  # noqa: BLE001 - handed to the caller below
-            failure.append(err)
+            failures.append(err)
             barrier.abort()
 
-    helper = threading.Thread(target=second, name="refresnet-lane-1", daemon=True)
-    helper.start()
+    helpers = [threading.Thread(target=helper, args=(k,), name=f"refresnet-lane-{k}", daemon=True)
+               for k in range(1, lanes)]
+    for t in helpers:
+        t.start()
     try:
         result = _lane(0, plan, x, output, shared, barrier)
     except threading.BrokenBarrierError:
-        helper.join()
-        if failure:
-            raise failure[0] from None  # lane 1 failed first: its error is the cause
+        for t in helpers:
+            t.join()
+        real = [e for e in failures if not isinstance(e, threading.BrokenBarrierError)]
+        if real:
+            raise real[0] from None  # a helper lane failed first: its error is the cause
         raise
     except BaseException:
         barrier.abort()
-        helper.join()
+        for t in helpers:
+            t.join()
         raise
-    helper.join()
-    if failure:
-        raise failure[0]
+    for t in helpers:
+        t.join()
+    if failures:
+        raise failures[0]
     return result

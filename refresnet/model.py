@@ -11,6 +11,12 @@ from . import lanes, threads
 from .archs import get_arch
 
 
+# Up to this many threads one image runs on lanes; beyond, OpenBLAS's own threads
+# share each GEMM (lanes were measured on 2 cores only; thin per-lane GEMMs and
+# Python dispatch on many lanes are untested for speed).
+MAX_LANES = 4
+
+
 class Model:
     """A ResNet from the architecture table with its weights, computing in float64.
 
@@ -75,11 +81,12 @@ class Model:
     def __call__(self, x):
         xi = self._to_internal(x)
         workers = min(threads.get_num_threads(), xi.shape[0])
-        if xi.shape[0] == 1 and threads.get_num_threads() >= 2 and threads.blas_control() is not None:
-            # One image: two lanes split every layer by channels (lanes.py).
+        n_threads = threads.get_num_threads()
+        if xi.shape[0] == 1 and 2 <= n_threads <= MAX_LANES and threads.blas_control() is not None:
+            # One image: lanes split every layer by channels (lanes.py).
             try:
                 with threads.single_threaded_blas():
-                    out = lanes.run(self._plan, xi, self._plan_output)
+                    out = lanes.run(self._plan, xi, self._plan_output, lanes=n_threads)
             except ValueError:
                 # An input the network refuses: the one-thread plan says which layer.
                 out = self._forward(xi)

@@ -162,7 +162,7 @@ def test_one_image_on_two_lanes_gives_the_one_thread_bits(arch, monkeypatch):
     x = np.random.default_rng(4).normal(size=shape)
     runs = []
     real_run = lanes.run
-    monkeypatch.setattr(lanes, "run", lambda *a: runs.append(1) or real_run(*a))
+    monkeypatch.setattr(lanes, "run", lambda *a, **k: runs.append(k["lanes"]) or real_run(*a, **k))
     before = threads.get_num_threads()
     try:
         threads.set_num_threads(1)
@@ -170,10 +170,13 @@ def test_one_image_on_two_lanes_gives_the_one_thread_bits(arch, monkeypatch):
         assert not runs
         threads.set_num_threads(2)
         split = m(x)
-        assert len(runs) == 1, "a single image with 2 threads should run on the two lanes"
+        threads.set_num_threads(3)  # shares of 16 channels: some lanes own nothing of narrow layers
+        split3 = m(x)
+        assert runs == [2, 3], "a single image with 2 or 3 threads should run on that many lanes"
     finally:
         threads.set_num_threads(before)
     assert_same_bits(split, serial, f"{arch}: one image on two lanes vs one thread")
+    assert_same_bits(split3, serial, f"{arch}: one image on three lanes vs one thread")
     # and the same as the image inside a batch (one image per thread)
     assert_same_bits(m(np.concatenate([x, x[:, ::-1].copy()]))[:1], serial, f"{arch}: in a batch of 2")
 
