@@ -25,10 +25,9 @@ NHWC/NCHW layout); one that brings the layer back within budget is named as the
 likely cause, with the errors of every alternative tried as evidence.
 
 A softmax output (Keras's ``predictions``) is measured as log-probabilities,
-floored at PROB_FLOOR: they are the logits up to a
-per-image constant, so their error is the logits' error spread over every
-class, where the probabilities' error comes from the one or two classes that
-dominate them.
+floored at PROB_FLOOR: they are the logits up to a per-image constant, so their
+error is the logits' error spread over every class, where the probabilities'
+error comes from the one or two classes that dominate them.
 """
 
 import json
@@ -405,10 +404,10 @@ class _Comparison:
                 # Probabilities dominated by one or two classes carry the error of
                 # those few logits only: their relative error is a draw from a
                 # handful of roundings, and a correct Keras float32 run measured
-                # 8.5x its emulated budget on it (keras_resnet50, 224x224,
-                # benchmarks/PRECISION.md). Log-probabilities are the logits up to
-                # a per-image constant, so their error spreads over every class,
-                # as the logits' does.
+                # 8.5x its emulated budget on them (keras_resnet50 at 224x224, the
+                # inputs of benchmarks/precision.py); as log-probabilities, 1.7x.
+                # Those are the logits up to a per-image constant, so their error
+                # spreads over every class, as the logits' does.
                 theirs, ref, emu, l64, lemu = (self._log_probs(a) for a in (theirs, ref, emu, l64, lemu))
             acc = metrics(theirs, ref, self.fmt)
             loc = metrics(theirs, l64, self.fmt)
