@@ -80,6 +80,17 @@ def test_correct_keras_float32_run_is_within_budget_everywhere():
     assert 1e-8 < conv["budget"]["local"]["rel_l2"] < 1e-6
     out = report.output
     assert out["name"] == "predictions" and out["top1_agreement"] == 1.0 and out["top5_agreement"] == 1.0
+    assert report.layer("predictions")["measured_as"] == "log-probabilities"
+
+
+def test_wrong_small_probabilities_are_still_divergent_in_log_space():
+    # the floor only hides classes below PROB_FLOOR: a softmax that flushed the
+    # 10 least likely classes (p ~ 1e-5 here) to zero is caught
+    model, x, variants, _ = case()
+    p = variants["ok"]["predictions"].copy()
+    p[0, np.argsort(p[0])[:10]] = 0.0
+    report = compare(model, x, {"avg_pool": variants["ok"]["avg_pool"], "predictions": p})
+    assert report.divergent == ["predictions"], str(report)
 
 
 def test_keras_bn_epsilon_fault_is_caught_at_exactly_its_layer():
