@@ -42,11 +42,11 @@ from .plan import _add_relu, _batch_norm
 ALIGN = 16
 
 
-def _own(channels, lane, lanes):
+def _own(channels, lane, lanes, align=ALIGN):
     """The channels [c0, c1) that ``lane`` of ``lanes`` owns in a tensor with ``channels``."""
 
     def edge(k):
-        return channels if k >= lanes else min(channels, channels * k // lanes // ALIGN * ALIGN)
+        return channels if k >= lanes else min(channels, channels * k // lanes // align * align)
 
     return edge(lane), edge(lane + 1)
 
@@ -88,7 +88,7 @@ class _Shared:
             return self._take(key)
 
 
-def _conv(lane, key, x, kw, shared, barrier):
+def _conv(lane, key, x, kw, shared, barrier, whole_input):
     w = kw["w"]
     g = geometry(x.shape, w.shape, kw.get("stride", 1), kw.get("padding", 0), kw.get("dilation", 1),
                  kw.get("groups", 1))
@@ -96,7 +96,10 @@ def _conv(lane, key, x, kw, shared, barrier):
         cols = x[0].reshape(g.in_channels, -1)
     else:
         cols = shared.get((key, "cols"), g.cols_shape)
-        unfold(x[0], g, cols, *_own(g.in_channels, lane, barrier.parties))
+        # A lane unfolds the channels it wrote itself. The network's input was
+        # written before the lanes started, and im2col only copies, so its share
+        # need not be aligned: the stem's 3 channels split 1/2 rather than 0/3.
+        unfold(x[0], g, cols, *_own(g.in_channels, lane, barrier.parties, align=1 if whole_input else ALIGN))
     barrier.wait()  # the other lanes' input channels are unfolded (or computed)
     out = shared.get(key, (1, g.out_channels, g.out_h, g.out_w))
     o0, o1 = _own(g.out_channels, lane, barrier.parties)
@@ -141,7 +144,7 @@ def _lane(lane, plan, x, output, shared, barrier):
     for key, step in enumerate(plan):
         args = [env[s] for s in step.inputs]
         if step.fn is ops.conv2d:
-            y = _conv(lane, key, args[0], step.kwargs, shared, barrier)
+            y = _conv(lane, key, args[0], step.kwargs, shared, barrier, step.inputs[0] == "input")
         elif step.fn is _batch_norm:
             y = _batch_norm_lane(lane, barrier.parties, key, args[0], step.kwargs, shared)
         elif step.fn is _add_relu:
