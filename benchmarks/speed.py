@@ -3,8 +3,10 @@
     python benchmarks/speed.py                 # the full report (several minutes)
     python benchmarks/speed.py --quick         # ResNet50 batch 1 and 8 only
 
-Every timing is the median of --repeats runs after one warm-up, in this process,
-on the same seeded weights and input for refresnet and torch (model.double() and
+Every timing in the main table is the median of 3 rounds of --repeats runs (each
+round after one warm-up), in this process, refresnet and torch taking turns by
+round, on the same seeded weights
+and input for refresnet and torch (model.double() and
 float32 under torch.no_grad(), torch's default threads). Peak memory is the OS's
 count (VmHWM) of a fresh subprocess that builds the model and runs one batch.
 The "first call" rows run fresh processes with an empty and then a warm numba
@@ -12,6 +14,7 @@ cache, and check that the warm process compiled nothing.
 """
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -36,6 +39,23 @@ def median_time(fn, repeats):
         fn()
         times.append(time.perf_counter() - t)
     return statistics.median(times)
+
+
+def interleaved_medians(fns, repeats, blocks=3):
+    """Median time of each of ``fns`` over ``blocks`` rounds in which each runs
+    one discarded warm-up and then ``repeats`` timed calls, so that a slow spell
+    of the machine (a shared VM) falls on all of them alike. Within a round each
+    runs alone: torch's OpenMP threads keep spinning for a while after a call and
+    would slow whatever ran right after them."""
+    times = [[] for _ in fns]
+    for _ in range(blocks):
+        for fn, ts in zip(fns, times):
+            fn()
+            for _ in range(repeats):
+                t = time.perf_counter()
+                fn()
+                ts.append(time.perf_counter() - t)
+    return [statistics.median(ts) for ts in times]
 
 
 def network_flops(model, x):
@@ -152,17 +172,28 @@ def main(argv=None):
         torch, tm = torch_model(arch, weights)
         for batch in ([1, 8] if args.quick or arch != "resnet50" else [1, 2, 4, 8, 16]):
             x = rng.normal(size=(batch, 3, 224, 224))
-            t_ref = median_time(lambda: model(x), r)
+            fns = [lambda: model(x)]
+            if torch is not None:
+                xd = torch.from_numpy(x)
+                m64 = copy.deepcopy(tm).double()
+                m32 = copy.deepcopy(tm).float()
+                xf = xd.float()
+
+                def run64():
+                    with torch.no_grad():
+                        m64(xd)
+
+                def run32():
+                    with torch.no_grad():
+                        m32(xf)
+
+                fns += [run64, run32]
+            times = interleaved_medians(fns, r)
+            t_ref = times[0]
             gflops = network_flops(model, x[:1]) * batch / t_ref / 1e9
             row = [arch, str(batch), f"{1000 * t_ref / batch:.1f}", f"{gflops:.1f}", f"{100 * gflops / rate:.0f}%"]
             if torch is not None:
-                with torch.no_grad():
-                    xd = torch.from_numpy(x)
-                    m64 = tm.double()
-                    t64 = median_time(lambda: m64(xd), r)
-                    m32 = tm.float()
-                    xf = xd.float()
-                    t32 = median_time(lambda: m32(xf), r)
+                t64, t32 = times[1:]
                 row += [f"{1000 * t64 / batch:.1f}", f"{t_ref / t64:.2f}x", f"{1000 * t32 / batch:.1f}"]
             else:
                 row += ["-", "-", "-"]

@@ -30,7 +30,7 @@ import numpy as np
 
 from . import ops
 from .graph import _subsample
-from .ops.conv2d import geometry, gemm_rows, unfold
+from .ops.conv2d import geometry, gemm_columns, gemm_rows, unfold
 from .plan import _add_relu, _batch_norm
 
 # Shares start on multiples of 16 channels. NumPy hands OpenBLAS the transposed
@@ -102,6 +102,17 @@ def _conv(lane, key, x, kw, shared, barrier, whole_input):
         unfold(x[0], g, cols, *_own(g.in_channels, lane, barrier.parties, align=1 if whole_input else ALIGN))
     barrier.wait()  # the other lanes' input channels are unfolded (or computed)
     out = shared.get(key, (1, g.out_channels, g.out_h, g.out_w))
+    positions = g.out_h * g.out_w
+    if positions > g.out_channels:
+        # Wide and short (the early layers): split the output positions. Each lane
+        # then packs only its columns of the unfolded input, the big operand, and
+        # the whole of the small w; one more wait hands every lane its channels.
+        p0, p1 = _own(positions, lane, barrier.parties)
+        gemm_columns(w, cols, g, out[0], p0, p1)
+        if kw.get("bias") is not None:
+            out.reshape(1, g.out_channels, -1)[:, :, p0:p1] += kw["bias"][None, :, None]
+        barrier.wait()
+        return out
     o0, o1 = _own(g.out_channels, lane, barrier.parties)
     gemm_rows(w, cols, g, out[0], o0, o1)
     if kw.get("bias") is not None:

@@ -119,3 +119,18 @@ def gemm_rows(w, cols_n, g, out_n, o0, o1):
     for grp in range(o0 // Og, (o1 - 1) // Og + 1 if o1 > o0 else o0 // Og):
         lo, hi = max(o0, grp * Og), min(o1, (grp + 1) * Og)
         np.matmul(w2[lo:hi], cols_n[grp * K : (grp + 1) * K], out=out2[lo:hi])
+
+
+def gemm_columns(w, cols_n, g, out_n, p0, p1):
+    """Output positions [p0, p1) (flattened oy*OW + ox) of every output channel
+    of one image: for each group, the GEMM of its rows of w by columns [p0, p1)
+    of its block of ``cols_n``. As with gemm_rows, each element's sum over K is
+    the same whichever columns are computed together."""
+    O = g.out_channels
+    Og = O // g.groups
+    K = cols_n.shape[0] // g.groups
+    w2 = w.reshape(O, -1)
+    out2 = out_n.reshape(O, -1)
+    for grp in range(g.groups):
+        rows = slice(grp * Og, (grp + 1) * Og)
+        np.matmul(w2[rows], cols_n[grp * K : (grp + 1) * K, p0:p1], out=out2[rows, p0:p1])
