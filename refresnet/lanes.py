@@ -9,7 +9,9 @@ a contiguous share of every tensor's channels:
   lane's own channels only, and those channels were written by the same lane;
 - a convolution unfolds the lane's own input channels, waits once for the
   other lanes (the GEMM reads every input channel), then computes the lane's
-  own output channels as a GEMM over those rows of w with single-threaded BLAS;
+  own output channels as a GEMM over those rows of w with single-threaded BLAS
+  (or, where the output has more positions than channels, the lane's share of
+  positions for every channel, and waits again);
 - any other step (the classifier, softmax, flatten, the CIFAR option-A
   shortcut) runs whole on lane 0 between two waits.
 
