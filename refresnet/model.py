@@ -80,24 +80,30 @@ class Model:
 
     def __call__(self, x):
         xi = self._to_internal(x)
-        workers = min(threads.get_num_threads(), xi.shape[0])
-        n_threads = threads.get_num_threads()
-        if xi.shape[0] == 1 and 2 <= n_threads <= MAX_LANES and threads.blas_control() is not None:
-            # One image: lanes split every layer by channels (lanes.py).
-            try:
-                with threads.single_threaded_blas():
-                    out = lanes.run(self._plan, xi, self._plan_output, lanes=n_threads)
-            except ValueError:
-                # An input the network refuses: the one-thread plan says which layer.
-                out = self._forward(xi)
-        elif workers >= 2 and threads.blas_control() is not None:
-            # One task per image: each image's bits are those of the image alone.
-            with threads.single_threaded_blas(), ThreadPoolExecutor(workers) as pool:
-                parts = list(pool.map(lambda i: self._forward(xi[i : i + 1]), range(xi.shape[0])))
-            out = np.concatenate(parts)
-        else:
-            out = self._forward(xi)
-        return self._to_external(out)
+        n, workers = xi.shape[0], threads.get_num_threads()
+        if workers < 2 or threads.blas_control() is None or (n == 1 and workers > MAX_LANES):
+            # One thread; or one image on a big machine, where OpenBLAS's own
+            # threads share each GEMM.
+            return self._to_external(self._forward(xi))
+        # Rounds of one image per thread (each image's bits are those of the image
+        # alone); the images left over run one at a time on lanes that split every
+        # layer by channels (lanes.py), with the same bits.
+        whole = n - n % workers if workers <= MAX_LANES else n
+        parts = []
+        with threads.single_threaded_blas():
+            if whole:
+                with ThreadPoolExecutor(min(workers, whole)) as pool:
+                    parts += pool.map(lambda i: self._forward(xi[i : i + 1]), range(whole))
+            for i in range(whole, n):
+                parts.append(self._on_lanes(xi[i : i + 1], workers))
+        return self._to_external(parts[0] if n == 1 else np.concatenate(parts))
+
+    def _on_lanes(self, image, n_lanes):
+        try:
+            return lanes.run(self._plan, image, self._plan_output, lanes=n_lanes)
+        except ValueError:
+            # An input the network refuses: the one-thread plan says which layer.
+            return self._forward(image)
 
     def trace(self, x):
         """OrderedDict {framework layer name: output} in execution order, in the

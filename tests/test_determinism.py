@@ -173,10 +173,14 @@ def test_one_image_on_two_lanes_gives_the_one_thread_bits(arch, monkeypatch):
         threads.set_num_threads(3)  # shares of 16 channels: some lanes own nothing of narrow layers
         split3 = m(x)
         assert runs == [2, 3], "a single image with 2 or 3 threads should run on that many lanes"
+        threads.set_num_threads(2)
+        batch3 = m(np.concatenate([x[:, ::-1], x[:, ::-1], x]).copy())
+        assert runs == [2, 3, 2], "the image left over from rounds of 2 should run on the lanes"
     finally:
         threads.set_num_threads(before)
     assert_same_bits(split, serial, f"{arch}: one image on two lanes vs one thread")
     assert_same_bits(split3, serial, f"{arch}: one image on three lanes vs one thread")
+    assert_same_bits(batch3[2:], serial, f"{arch}: last of a batch of 3 (on lanes) vs one thread")
     # and the same as the image inside a batch (one image per thread)
     assert_same_bits(m(np.concatenate([x, x[:, ::-1].copy()]))[:1], serial, f"{arch}: in a batch of 2")
 
