@@ -67,7 +67,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PHOTO = os.path.join(os.path.dirname(refresnet.__file__), "data", "chelsea.jpg")
 SEED = 0
 TORCH_STAGES = ["maxpool", "layer1", "layer2", "layer3", "layer4", "fc"]
-KERAS_FNS = {"keras_resnet50": "ResNet50", "keras_resnet101": "ResNet101", "keras_resnet152": "ResNet152"}
+KERAS_FNS = {"keras_resnet50": "ResNet50", "keras_resnet101": "ResNet101", "keras_resnet152": "ResNet152",
+             "keras_resnet50v2": "ResNet50V2", "keras_resnet101v2": "ResNet101V2", "keras_resnet152v2": "ResNet152V2"}
 # The weights each Keras layer class holds, in Keras's get_weights() order.
 KERAS_ROLES = {
     "Conv2D": ("kernel", "bias"),
@@ -108,19 +109,21 @@ def inputs(arch, size):
     """The batch (in the framework's layout, float32 values held as float64) and
     a description of each image."""
     keras = is_keras(arch)
+    # keras.applications: 'caffe' preprocessing for ResNet v1, 'tf' for V2
+    mode = "tf" if keras and refresnet.get_arch(arch).block == "preact" else "caffe"
     imgs, names = [], []
     if os.path.exists(PHOTO) and size == 224:
-        preset = "keras-caffe" if keras else "torchvision"
+        preset = f"keras-{mode}" if keras else "torchvision"
         imgs.append(preprocess.load_image(PHOTO, preset))
         names.append(f"chelsea.jpg ({preset} preset)")
     rng = np.random.default_rng([SEED, 224])
     while len(imgs) < 2:
         if keras:
-            # pixels 0..255 through Keras's 'caffe' preprocess_input
+            # pixels 0..255 through Keras's preprocess_input
             coarse = rng.uniform(0.0, 255.0, (size // 16 + 1, size // 16 + 1, 3))
             u8 = np.repeat(np.repeat(coarse, 16, axis=0), 16, axis=1)[:size, :size].round()
-            imgs.append(preprocess.keras_float(u8, "caffe"))
-            names.append("seeded smooth random image (caffe preprocessed)")
+            imgs.append(preprocess.keras_float(u8, mode))
+            names.append(f"seeded smooth random image ({mode} preprocessed)")
         else:
             coarse = rng.normal(0.0, 1.0, (3, size // 16 + 1, size // 16 + 1))
             imgs.append(np.repeat(np.repeat(coarse, 16, axis=1), 16, axis=2)[:, :size, :size])
@@ -458,8 +461,14 @@ def markdown(doc):
                           f"{c['layers']} layers {c['max_ratio']:.2f} (at {c['at']}; flag threshold "
                           f"{BUDGET_FACTOR:g}); first divergence: {c['first_divergence']}."]
         lines.append("")
-    for family, title in ((False, "torchvision"), (True, "Keras")):
-        archs = [a for a in doc["archs"] if is_keras(a) == family]
+    def family_of(arch):
+        if not is_keras(arch):
+            return "torchvision"
+        return "Keras V2" if refresnet.get_arch(arch).block == "preact" else "Keras"
+
+    for title in ("torchvision", "Keras", "Keras V2"):
+        family = title != "torchvision"
+        archs = [a for a in doc["archs"] if family_of(a) == title]
         if not archs:
             continue
         labels = [l for l in doc["archs"][archs[0]]["rows"] if all(l in doc["archs"][a]["rows"] for a in archs)]
