@@ -61,6 +61,7 @@ import numpy as np
 
 import refresnet
 from refresnet import emulate, preprocess
+from refresnet.formats.keras_file import keras_layer_roles
 from refresnet.synthetic import synthetic_weights
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -69,12 +70,6 @@ SEED = 0
 TORCH_STAGES = ["maxpool", "layer1", "layer2", "layer3", "layer4", "fc"]
 KERAS_FNS = {"keras_resnet50": "ResNet50", "keras_resnet101": "ResNet101", "keras_resnet152": "ResNet152",
              "keras_resnet50v2": "ResNet50V2", "keras_resnet101v2": "ResNet101V2", "keras_resnet152v2": "ResNet152V2"}
-# The weights each Keras layer class holds, in Keras's get_weights() order.
-KERAS_ROLES = {
-    "Conv2D": ("kernel", "bias"),
-    "Dense": ("kernel", "bias"),
-    "BatchNormalization": ("gamma", "beta", "moving_mean", "moving_variance"),
-}
 LOGITS, PROBS = "~predictions.logits", "predictions"  # the oracle's node names for the Keras head
 PARTS = ("emulated", "torch", "onnx", "keras")
 
@@ -242,8 +237,8 @@ def keras_model(arch, weights, size, dtype):
         keras.config.set_dtype_policy(policy)
     assert km.layers[-1].compute_dtype == dtype, (arch, km.layers[-1].compute_dtype)
     for layer in km.layers:
-        if layer.weights:
-            roles = KERAS_ROLES[type(layer).__name__][: len(layer.weights)]
+        roles = keras_layer_roles(layer)
+        if roles:
             layer.set_weights([np.asarray(weights[f"{layer.name}/{r}"]) for r in roles])
     return km
 

@@ -20,29 +20,13 @@ import refresnet  # noqa: E402
 from refresnet import preprocess  # noqa: E402
 from refresnet.comparison import collect_keras, compare  # noqa: E402
 from refresnet.synthetic import synthetic_weights  # noqa: E402
+from fixtures.make_keras_fixtures import fill_keras  # noqa: E402
 from tolerances import NET_RTOL, rel_err  # noqa: E402
 
 pytestmark = pytest.mark.keras
 
 SIZE = 64  # small, to keep each Keras run well under a second
 SEED = 1
-
-# The weights each Keras layer class holds, in Keras's get_weights() order.
-ROLES = {
-    "Conv2D": ("kernel", "bias"),
-    "Dense": ("kernel", "bias"),
-    "BatchNormalization": ("gamma", "beta", "moving_mean", "moving_variance"),
-}
-
-
-def fill(kmodel, weights):
-    """Copy refresnet.synthetic's Keras-layout weights ("layer/kernel", ...) into ``kmodel``."""
-    for layer in kmodel.layers:
-        if layer.weights:
-            roles = ROLES[type(layer).__name__][: len(layer.weights)]
-            layer.set_weights([np.asarray(weights[f"{layer.name}/{r}"]) for r in roles])
-    return kmodel
-
 
 def image(seed=5, size=SIZE):
     """A smooth random image in 0..255 through Keras's 'caffe' preprocess_input
@@ -62,7 +46,7 @@ def pair(fn="ResNet50", arch="keras_resnet50", size=SIZE, **kw):
     key = (fn, size, tuple(sorted(kw.items())))
     if key not in _cache:
         weights = synthetic_weights(arch, seed=SEED, num_classes=1000 if kw.get("include_top", True) else None)
-        km = fill(getattr(keras.applications, fn)(weights=None, input_shape=(size, size, 3), **kw), weights)
+        km = fill_keras(getattr(keras.applications, fn)(weights=None, input_shape=(size, size, 3), **kw), weights)
         rm = refresnet.build(arch, weights, include_top=kw.get("include_top"), pooling=kw.get("pooling"))
         _cache[key] = (rm, km)
     return _cache[key]
@@ -160,7 +144,7 @@ def test_float64_keras_model_matches_the_oracle_to_net_rtol():
     keras.config.set_dtype_policy("float64")
     try:
         weights = synthetic_weights("keras_resnet50", seed=SEED)
-        km = fill(keras.applications.ResNet50(weights=None, input_shape=(SIZE, SIZE, 3)), weights)
+        km = fill_keras(keras.applications.ResNet50(weights=None, input_shape=(SIZE, SIZE, 3)), weights)
     finally:
         keras.config.set_floatx(floatx)
         keras.config.set_dtype_policy(policy)
@@ -178,7 +162,7 @@ def test_float64_keras_model_matches_the_oracle_to_net_rtol():
 def test_tf_keras_model_is_collected_too():
     tf_keras = pytest.importorskip("tf_keras")
     weights = synthetic_weights("keras_resnet50", seed=SEED)
-    km = fill(tf_keras.applications.ResNet50(weights=None, input_shape=(SIZE, SIZE, 3)), weights)
+    km = fill_keras(tf_keras.applications.ResNet50(weights=None, input_shape=(SIZE, SIZE, 3)), weights)
     model = refresnet.build("keras_resnet50", weights)
     x = image()
     acts = collect_keras(km, x)

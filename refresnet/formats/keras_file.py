@@ -81,6 +81,20 @@ _V3_ROLES = {
     "dense": ("kernel", "bias"),
 }
 _V3_CLASS_KIND = {"conv2d": "conv", "batch_normalization": "bn", "dense": "dense"}
+# The same order by Keras layer class, as get_weights() and set_weights() use it.
+KERAS_LAYER_ROLES = {"Conv2D": _V3_ROLES["conv"], "BatchNormalization": _V3_ROLES["bn"], "Dense": _V3_ROLES["dense"]}
+
+
+def keras_layer_roles(layer):
+    """The roles ("kernel", "bias", "gamma", ...) of a built Keras layer's weights,
+    in its get_weights() order: [] for a layer without weights; ValueError for a
+    weighted layer of a class no ResNet uses. Duck-typed: imports no Keras."""
+    roles = KERAS_LAYER_ROLES.get(type(layer).__name__)
+    if roles is None:
+        if layer.weights:
+            raise ValueError(f"layer {layer.name}: weights of a {type(layer).__name__} are not a ResNet's")
+        return []
+    return list(roles[: len(layer.weights)])  # a conv or dense without bias holds the kernel only
 
 _NEW_NAMES = re.compile(r"^(conv1_conv|conv1_bn|conv\d_block\d+_\w+|post_bn|predictions)$")
 _OLD_NAMES = re.compile(r"^(conv1|bn_conv1|(res|bn)\d[a-z]\d*_branch\w+|fc1000)$")
