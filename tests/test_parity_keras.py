@@ -105,11 +105,10 @@ def test_outputs_match_keras_float64(arch):
 @pytest.mark.parametrize("arch", [pytest.param(a, marks=_slow(a)) for a in ARCH_NAMES])
 def test_every_layer_matches_keras_float64(arch):
     r = refs(arch)
-    npz = np.load(fixture(f"{arch}_refs.npz"))
     for size in (str(s) for s in r["traced"]):
         pooling = "top" if (f"top:{size}") in {f"{p}:{s}" for p, s in configs(arch)} else "none"
         trace = build(arch, pooling).trace(keras_input(arch, size))
-        sketches = unpack(npz, f"trace:{size}/")
+        sketches = unpack(r, f"trace:{size}/")
         assert list(sketches) == [str(n) for n in r[f"trace:{size}/layers"]]
         checked = 0
         for name, sk in sketches.items():

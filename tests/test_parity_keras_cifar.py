@@ -16,7 +16,7 @@ import refresnet
 from fixtures import keras_skeleton as ks
 from fixtures.paths import fixture_file
 from fixtures.sketch import check, unpack
-from fixtures.synthetic import synthetic_input, synthetic_weights
+from fixtures.synthetic import synthetic_input, weights_from_npz
 from tolerances import NET_RTOL, rel_err
 
 DEPTHS = (20, 32, 44, 56, 110)
@@ -35,10 +35,7 @@ def refs(depth):
 
 @functools.lru_cache(maxsize=2)
 def weights(depth):
-    z = np.load(fixture(f"resnet{depth}_weights.npz"))
-    specs = [(str(n), tuple(int(d) for d in s if d >= 0)) for n, s in zip(z["spec_names"], z["spec_shapes"])]
-    stats = {k[len("stats/"):]: z[k] for k in z.files if k.startswith("stats/")}
-    return synthetic_weights(specs, int(z["seed"]), layout="keras", stats=stats)
+    return weights_from_npz(fixture(f"resnet{depth}_weights.npz"))
 
 
 def example_input(depth):
@@ -63,7 +60,7 @@ def test_output_and_every_layer_match_keras_float64(depth):
     assert err <= NET_RTOL, f"resnet{depth}: probabilities relative error {err:.3g}"
 
     trace = model.trace(x)
-    sketches = unpack(np.load(fixture(f"resnet{depth}_refs.npz")), "trace/")
+    sketches = unpack(refs(depth), "trace/")
     layers = [str(n) for n in refs(depth)["layers"]]
     assert list(sketches) == layers
     # Every Keras layer, auto-named in creation order, is in the trace under its name.
