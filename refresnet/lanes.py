@@ -18,7 +18,7 @@ a contiguous share of every tensor's channels:
 Every element is computed by the same operations in the same order as in the
 one-thread plan: channel slices of element-wise ops are the same arithmetic,
 im2col is a pure copy, and a GEMM's rows computed separately give the same bits
-(conv2d.gemm_rows). tests/test_determinism.py checks the result bit for bit
+(conv2d.gemm). tests/test_determinism.py checks the result bit for bit
 against a batch and against one thread.
 
 No lane writes into an array another lane may still read: the plan writes in
@@ -32,7 +32,7 @@ import numpy as np
 
 from . import ops
 from .graph import _subsample
-from .ops.conv2d import geometry, gemm_columns, gemm_rows, unfold
+from .ops.conv2d import gemm, geometry, unfold
 from .plan import _add_relu, _batch_norm
 
 # Shares start on multiples of 16 channels. NumPy hands OpenBLAS the transposed
@@ -110,13 +110,13 @@ def _conv(lane, key, x, kw, shared, barrier, whole_input):
         # then packs only its columns of the unfolded input, the big operand, and
         # the whole of the small w; one more wait hands every lane its channels.
         p0, p1 = _own(positions, lane, barrier.parties)
-        gemm_columns(w, cols, g, out[0], p0, p1)
+        gemm(w, cols, g, out[0], positions=(p0, p1))
         if kw.get("bias") is not None:
             out.reshape(1, g.out_channels, -1)[:, :, p0:p1] += kw["bias"][None, :, None]
         barrier.wait()
         return out
     o0, o1 = _own(g.out_channels, lane, barrier.parties)
-    gemm_rows(w, cols, g, out[0], o0, o1)
+    gemm(w, cols, g, out[0], rows=(o0, o1))
     if kw.get("bias") is not None:
         out[:, o0:o1] += kw["bias"][None, o0:o1, None, None]
     return out

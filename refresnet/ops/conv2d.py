@@ -34,7 +34,7 @@ def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
     cols = None if g.pointwise else np.empty(g.cols_shape, dtype=np.float64)
     for n in range(x.shape[0]):
         cols_n = x[n].reshape(g.in_channels, -1) if g.pointwise else unfold(x[n], g, cols)
-        gemm_rows(w, cols_n, g, out[n], 0, g.out_channels)
+        gemm(w, cols_n, g, out[n])
     if bias is not None:
         out += bias[None, :, None, None]
     return out
@@ -103,34 +103,25 @@ def unfold(image, g, cols, c0=0, c1=None):
     return cols
 
 
-def gemm_rows(w, cols_n, g, out_n, o0, o1):
-    """Output channels [o0, o1) of one image: for each group, the GEMM of its
-    rows of w by its block of ``cols_n``, written into ``out_n`` (O, OH, OW).
+def gemm(w, cols_n, g, out_n, rows=None, positions=None):
+    """One image's output channels ``rows`` = (o0, o1) at output positions
+    ``positions`` = (p0, p1) (flattened oy*OW + ox; both default to all): for each
+    group, the GEMM of its rows of w by its block of ``cols_n``, written into
+    ``out_n`` (O, OH, OW).
 
-    A range of output rows is its own smaller GEMM with the same K: BLAS sums
-    each output element over K in an order that does not depend on how many
-    rows or columns are computed together (checked bitwise by
-    tests/test_determinism.py), so splitting the rows leaves every bit unchanged."""
+    A block of output rows or columns is its own smaller GEMM with the same K:
+    OpenBLAS sums each output element over K in an order that does not depend on
+    how many rows or columns are computed together, as long as a block starts on
+    a whole tile (refresnet/lanes.py aligns them; tests/test_determinism.py checks
+    the bits), so splitting leaves every bit unchanged."""
     O = g.out_channels
-    Og = O // g.groups
-    K = cols_n.shape[0] // g.groups
-    w2 = w.reshape(O, -1)
-    out2 = out_n.reshape(O, -1)
-    for grp in range(o0 // Og, (o1 - 1) // Og + 1 if o1 > o0 else o0 // Og):
-        lo, hi = max(o0, grp * Og), min(o1, (grp + 1) * Og)
-        np.matmul(w2[lo:hi], cols_n[grp * K : (grp + 1) * K], out=out2[lo:hi])
-
-
-def gemm_columns(w, cols_n, g, out_n, p0, p1):
-    """Output positions [p0, p1) (flattened oy*OW + ox) of every output channel
-    of one image: for each group, the GEMM of its rows of w by columns [p0, p1)
-    of its block of ``cols_n``. As with gemm_rows, each element's sum over K is
-    the same whichever columns are computed together."""
-    O = g.out_channels
+    o0, o1 = rows or (0, O)
+    p0, p1 = positions or (0, g.out_h * g.out_w)
     Og = O // g.groups
     K = cols_n.shape[0] // g.groups
     w2 = w.reshape(O, -1)
     out2 = out_n.reshape(O, -1)
     for grp in range(g.groups):
-        rows = slice(grp * Og, (grp + 1) * Og)
-        np.matmul(w2[rows], cols_n[grp * K : (grp + 1) * K, p0:p1], out=out2[rows, p0:p1])
+        lo, hi = max(o0, grp * Og), min(o1, (grp + 1) * Og)
+        if lo < hi:
+            np.matmul(w2[lo:hi], cols_n[grp * K : (grp + 1) * K, p0:p1], out=out2[lo:hi, p0:p1])
