@@ -16,6 +16,7 @@ EPS_KERAS_RESNET = 1.001e-5  # keras/src/applications/resnet.py, resnet_v2.py: e
 EPS_KERAS_DEFAULT = 1e-3  # keras BatchNormalization default: the old keras-applications resnet50.py
 
 ALL_CONVS = frozenset({"stem", "conv1", "conv2", "conv3", "shortcut"})
+BASIC_CONVS = ALL_CONVS - {"conv3"}  # a basic block has two 3x3 convs
 
 
 @dataclass(frozen=True)
@@ -67,13 +68,18 @@ class Arch:
     summary: str = ""
     extra: dict = field(default_factory=dict, compare=False)
 
+    @property
+    def convs(self):
+        """The conv roles this row's blocks have (``conv_bias`` names a subset)."""
+        return BASIC_CONVS if self.block == "basic" else ALL_CONVS
+
     def describe(self):
         """A short human description built from the row itself (used by repr and inspect)."""
         if self.block == "basic":
             stride = "stride on the first 3x3"
         else:
             stride = {"3x3": "stride on the 3x3 (v1.5)", "1x1": "stride on the first 1x1 (v1)", "last": "stride on the 3x3 of the last block (V2)"}[self.stride_at]
-        bias = "no conv bias" if not self.conv_bias else ("conv biases" if self.conv_bias == ALL_CONVS else "biases on " + ", ".join(sorted(self.conv_bias)))
+        bias = "no conv bias" if not self.conv_bias else ("conv biases" if self.conv_bias == self.convs else "biases on " + ", ".join(sorted(self.conv_bias)))
         pad = "-inf" if self.pool_pad_value == -math.inf else "zero"
         pool = f"{pad}-padded stem pool" if self.stem_pool else "no stem pool"
         if self.groups > 1:
@@ -167,7 +173,7 @@ def _keras_cifar(depth):
     return Arch(
         name=f"keras_cifar_resnet{depth}", naming="keras-cifar", block="basic", depths=(n, n, n),
         widths=(16, 32, 64), stage_strides=(1, 2, 2), stem_width=16, stem_kernel=3, stem_stride=1,
-        stem_pool=False, shortcut="conv", conv_padding="same", head_pool=8, conv_bias=ALL_CONVS,
+        stem_pool=False, shortcut="conv", conv_padding="same", head_pool=8, conv_bias=BASIC_CONVS,
         bn_eps=EPS_KERAS_DEFAULT, head="softmax", layout="NHWC", framework="keras",
     )
 

@@ -353,8 +353,7 @@ def inspect_report(spec, arch=None):
         "description": row.describe(),
         "bn_eps": row.bn_eps,
         "stride_at": row.stride_at,
-        # basic blocks have no conv3: list only the convs this row's blocks have
-        "conv_bias": sorted(c for c in row.conv_bias if row.block != "basic" or c != "conv3"),
+        "conv_bias": sorted(row.conv_bias),
         "stem": {"kernel": row.stem_kernel, "stride": row.stem_stride,
                  "pad": "same" if row.conv_padding == "same" else row.stem_pad},
         "pool_pad_value": ("-inf" if row.pool_pad_value == float("-inf") else row.pool_pad_value) if row.stem_pool else None,

@@ -166,3 +166,13 @@ def test_describe_is_built_from_the_row():
     assert "stride on the 3x3 (v1.5)" in refresnet.ARCHS["resnet50"].describe()
     assert "BN eps 0.001" in refresnet.ARCHS["keras_resnet50_old"].describe()
     assert "zero-padded stem pool" in refresnet.ARCHS["keras_resnet50v2"].describe()
+
+
+def test_every_row_names_biases_only_on_convs_its_blocks_have():
+    for row in refresnet.ARCHS.values():
+        assert row.conv_bias <= row.convs, f"{row.name}: biases on {sorted(row.conv_bias - row.convs)}"
+    # The Keras example builds every Conv2D with Keras's default use_bias=True;
+    # its basic blocks have no third conv.
+    row = refresnet.ARCHS["keras_cifar_resnet20"]
+    assert row.conv_bias == {"stem", "conv1", "conv2", "shortcut"}
+    assert "conv biases" in row.describe()
