@@ -31,7 +31,7 @@ import threading
 import numpy as np
 
 from . import ops
-from .graph import _subsample
+from .graph import _relu, _subsample
 from .ops.conv2d import gemm, geometry, unfold
 from .plan import _add_relu, _batch_norm
 
@@ -148,8 +148,9 @@ def _channelwise(lane, lanes, key, fn, x, kw, shared):
 
 
 # Steps whose every output channel depends on the same input channel alone.
+# (A ReLU is a step of its own only where the plan could not fuse it: graph._relu.)
 CHANNELWISE = frozenset({ops.max_pool2d, ops.avg_pool2d, ops.global_avg_pool2d, ops.global_max_pool2d,
-                         ops.zero_pad2d, ops.relu, _subsample})
+                         ops.zero_pad2d, _relu, _subsample})
 
 
 def _lane(lane, plan, x, output, shared, barrier):
