@@ -85,17 +85,17 @@ class Model:
             # One thread; or one image on a big machine, where OpenBLAS's own
             # threads share each GEMM.
             return self._to_external(self._forward(xi))
-        # Rounds of one image per thread (each image's bits are those of the image
-        # alone); the images left over run one at a time on lanes that split every
-        # layer by channels (lanes.py), with the same bits.
-        whole = n - n % workers if workers <= MAX_LANES else n
+        # One image per thread (each image's bits are those of the image alone),
+        # except an image that would run alone in the last round: it runs on lanes
+        # that split every layer by channels (lanes.py), with the same bits.
+        alone = workers <= MAX_LANES and n % workers == 1
         parts = []
         with threads.single_threaded_blas():
-            if whole:
-                with ThreadPoolExecutor(min(workers, whole)) as pool:
-                    parts += pool.map(lambda i: self._forward(xi[i : i + 1]), range(whole))
-            for i in range(whole, n):
-                parts.append(self._on_lanes(xi[i : i + 1], workers))
+            if n > 1:
+                with ThreadPoolExecutor(min(workers, n)) as pool:
+                    parts += pool.map(lambda i: self._forward(xi[i : i + 1]), range(n - alone))
+            if alone:
+                parts.append(self._on_lanes(xi[n - 1 :], workers))
         return self._to_external(parts[0] if n == 1 else np.concatenate(parts))
 
     def _on_lanes(self, image, n_lanes):
