@@ -12,7 +12,7 @@ Rules every kernel here keeps (tests/test_kernels.py checks the flags):
 
 from .im2col import im2col
 from .pool import avg_pool2d, global_avg_pool2d, global_max_pool2d, max_pool2d
-from .elementwise import batch_norm, linear, softmax
+from .elementwise import batch_norm, linear, linear32, softmax
 
 __all__ = [
     "im2col",
@@ -22,5 +22,6 @@ __all__ = [
     "global_max_pool2d",
     "batch_norm",
     "linear",
+    "linear32",
     "softmax",
 ]

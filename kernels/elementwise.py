@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+
 
 from ._jit import jit
 
@@ -43,6 +45,23 @@ def linear(x, w, b, out):
         for i in range(I):
             s += x[n, i] * w[o, i]
         out[n, o] = s + b[o]
+    return out
+
+
+@jit
+def linear32(x, w, out):
+    """out[n, o] = sum_i x[n, i] * w[o, i] for float32 arrays, each product and
+    partial sum rounded to float32, summed in order of i (the emulated float32
+    classifier of refresnet/emulate.py; the bias is added by the caller)."""
+    N, I = x.shape
+    O = w.shape[0]
+    for no in range(N * O):
+        n = no // O
+        o = no - n * O
+        s = np.float32(0.0)
+        for i in range(I):
+            s += x[n, i] * w[o, i]
+        out[n, o] = s
     return out
 
 

@@ -38,7 +38,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import emulate, graph, ops
+from . import emulate, executor, ops
 
 # A layer is flagged when its local error exceeds its emulated rounding budget by
 # this factor. The emulated run and a framework's run round the same ops with
@@ -73,6 +73,12 @@ KNOWN_BN_EPS = (1e-5, 1.001e-5, 1e-3)
 
 # ------------------------------------------------------------------ metrics
 
+def _norm(v):
+    # NumPy's pairwise sum, not BLAS (np.linalg.norm is ddot, whose order may
+    # follow the BLAS's threads): a report's figures are the same on every run.
+    return math.sqrt(float(np.sum(np.square(v))))
+
+
 def metrics(a, ref, fmt="float32"):
     """Error measures of ``a`` against ``ref`` (same shape, float64): max_abs,
     max_rel, rel_l2 (floored as the module says), ulp_max / ulp_median (|d| in
@@ -89,19 +95,19 @@ def metrics(a, ref, fmt="float32"):
     aref = np.abs(ref)
     scale = float(aref.max())
     floor = max(REL_FLOOR * scale, np.finfo(np.float64).tiny)
-    nref = float(np.linalg.norm(ref))
-    na = float(np.linalg.norm(a))
+    nref = _norm(ref)
+    na = _norm(a)
     u = d / emulate.ulp(np.maximum(aref, floor), fmt)  # ULPs at the floored reference, as max_rel
     if nref == 0.0 and na == 0.0:
         cos = 1.0
     elif nref == 0.0 or na == 0.0:
         cos = 0.0
     else:
-        cos = float(np.dot(a.ravel(), ref.ravel()) / (na * nref))
+        cos = float(np.sum(a * ref) / (na * nref))
     return dict(
         max_abs=float(d.max()),
         max_rel=float((d / np.maximum(aref, floor)).max()),
-        rel_l2=float(np.linalg.norm(d) / max(nref, ABS_FLOOR * math.sqrt(n))),
+        rel_l2=float(_norm(d) / max(nref, ABS_FLOOR * math.sqrt(n))),
         ulp_max=float(u.max()),
         ulp_median=float(np.median(u)),
         cosine=cos,
@@ -318,8 +324,8 @@ class _Comparison:
         self.nodes = {n.name: n for n in model.nodes}
         self.order = [n.name for n in model.nodes]
         self.x = model._to_internal(x)
-        self.ref = emulate.run_nodes(model, self.x)
-        self.emu = emulate.run_nodes(model, self.x, precision)
+        self.ref = model.run(self.x, keep=executor.ALL)
+        self.emu = model.run(emulate.round_to(self.x, self.fmt), keep=executor.ALL, precision=precision)
         self.layout_notes = {}
         self.fw, self.unknown = self._internal_activations(activations)
 
@@ -369,26 +375,12 @@ class _Comparison:
         them (else from this recomputation): one float64 or emulated pass."""
         fmt = emulate.STORAGE[precision] if precision else "float64"
         x = self.x if precision is None else emulate.round_to(self.x, fmt)
-        env, val = {"input": x}, {}
-        for name in self.order:
-            node = self.nodes[name]
-            args = [self._given(s, env, fmt) for s in node.inputs]
-            val[name] = self._run(node, args, precision)
-            env[name] = val[name]
-        return val
-
-    def _given(self, src, env, fmt):
-        if src in self.fw:
-            return self.fw[src] if fmt == "float64" else emulate.round_to(self.fw[src], fmt)
-        return env[src]
+        given = {k: (v if fmt == "float64" else emulate.round_to(v, fmt)) for k, v in self.fw.items()}
+        return self.model.run(x, keep=executor.ALL, given=given, precision=precision)
 
     @staticmethod
     def _run(node, args, precision, **override):
-        kwargs = dict(node.kwargs, **override)
-        n = node._replace(kwargs=kwargs)
-        if precision is None:
-            return args[0] if n.fn is None else n.fn(*args, **n.kwargs)
-        return emulate.run_node(n, args, precision)
+        return executor.evaluate(node._replace(kwargs=dict(node.kwargs, **override)), args, precision)
 
     def run(self):
         loc64 = self.local_env(None)
@@ -399,7 +391,7 @@ class _Comparison:
             if name not in self.fw:
                 continue
             theirs, ref, emu, l64, lemu = self.fw[name], self.ref[name], self.emu[name], loc64[name], locemu[name]
-            softmax = self.nodes[name].fn is ops.softmax
+            softmax = self.nodes[name].op == "softmax"
             if softmax:
                 # Probabilities dominated by one or two classes carry the error of
                 # those few logits only: their relative error is a draw from a
@@ -418,7 +410,7 @@ class _Comparison:
             divergent = not ratio <= BUDGET_FACTOR or name in self.layout_notes
             row = OrderedDict(
                 name=name,
-                op=_op_name(self.nodes[name]),
+                op=self.nodes[name].op,
                 accumulated=acc,
                 local=loc,
                 budget=dict(accumulated=budget_acc, local=budget_loc),
@@ -448,17 +440,17 @@ class _Comparison:
         theirs = self.fw[name]
         args = [self.fw.get(s, loc64.get(s, self.x if s == "input" else None)) for s in node.inputs]
         tries = []  # (description, output or None)
-        fn, kw = node.fn, node.kwargs
-        if fn is ops.batch_norm:
+        op, kw = node.op, node.kwargs
+        if op == "batch_norm":
             for eps in KNOWN_BN_EPS:
                 if not math.isclose(eps, kw["eps"], rel_tol=1e-9):
                     tries.append((f"BN eps {eps:g} instead of {kw['eps']:g}", self._try(node, args, eps=eps)))
-        if fn is ops.conv2d:
+        if op == "conv2d":
             stride, pad = kw.get("stride", 1), kw.get("padding", 0)
             src = self.nodes.get(node.inputs[0])
             if pad not in (0, "valid") and stride != 1:
                 tries.append(("TF 'same' padding instead of symmetric", self._try(node, args, padding="same")))
-            if pad in (0, "valid") and src is not None and src.fn is ops.zero_pad2d:
+            if pad in (0, "valid") and src is not None and src.op == "zero_pad2d":
                 raw = [self.fw.get(src.inputs[0], loc64.get(src.inputs[0], self.x if src.inputs[0] == "input" else None))]
                 tries.append(("TF 'same' padding instead of symmetric zero padding", self._try(node, raw, padding="same")))
             alt = 1 if stride != 1 else 2
@@ -472,7 +464,7 @@ class _Comparison:
             if self._reads_input(node):
                 flipped = [self._flip_input(node, args)]
                 tries.append(("BGR input instead of RGB (channels reversed)", self._try(node, flipped)))
-        elif node.inputs[0] == "input" and node.fn is not None:
+        elif node.inputs[0] == "input" and node.op != "alias":
             # A Keras model's first layer is ZeroPadding2D: the channel order of
             # the input shows there, before any conv.
             tries.append(("BGR input instead of RGB (channels reversed)",
@@ -507,7 +499,7 @@ class _Comparison:
         if src == "input":
             return True
         s = self.nodes.get(src)
-        return s is not None and s.fn is ops.zero_pad2d and s.inputs[0] == "input"
+        return s is not None and s.op == "zero_pad2d" and s.inputs[0] == "input"
 
     def _flip_input(self, node, args):
         if node.inputs[0] == "input":
@@ -527,7 +519,7 @@ class _Comparison:
         if not self.model.include_top or out_node.name not in self.fw:
             return None
         theirs = self.fw[out_node.name].reshape(self.x.shape[0], -1)
-        if out_node.fn is ops.softmax:
+        if out_node.op == "softmax":
             # Keras's predictions are probabilities: compare log-probabilities,
             # which are the logits up to a per-image constant (margins are equal).
             ours = self._log_probs(self.ref[out_node.name])
@@ -555,12 +547,6 @@ class _Comparison:
             max_logit_error=float(max(im["max_logit_error"] for im in images)),
             images=images,
         )
-
-
-def _op_name(node):
-    if node.fn is None:
-        return "alias"
-    return {graph._add: "add", graph._relu: "relu", graph._subsample: "subsample"}.get(node.fn, node.fn.__name__)
 
 
 def compare(model, x, activations, *, precision="float32"):

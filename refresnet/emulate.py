@@ -38,13 +38,11 @@ Per op, with "storage format" = float32 for float32/tf32, else the format itself
     float64 op applied to already rounded inputs is exact in any format.
 """
 
-from collections import OrderedDict
-
 import numpy as np
 
-from . import graph, ops
-from .kernels import im2col
-from .ops._common import check_positive, conv_out_size, explicit_padding, pair
+from . import kernels, ops, threads
+from .ops.conv2d import blocks, gemm_block, geometry
+from .ops.conv2d import operand as operand_of
 
 PRECISIONS = ("float32", "tf32", "bfloat16", "float16")
 
@@ -115,128 +113,122 @@ def ulp(ref, fmt):
 
 
 # ------------------------------------------------------------------ ops
+# Each function takes (args, kwargs, precision) like a registry entry's float64
+# function takes (*args, **kwargs), and returns float64 arrays holding values of
+# the storage format. refresnet/registry.py pairs each with its float64 op.
 
-def _conv_emulated(x, w, bias, stride, padding, dilation, groups, operand, storage):
-    x = round_to(round_to(x, storage), operand)
-    w = round_to(round_to(w, storage), operand)
-    N, C, H, W = x.shape
-    O, Cg, kh, kw = w.shape
-    sh, sw = check_positive(pair(stride, "stride"), "stride")
-    dh, dw = check_positive(pair(dilation, "dilation"), "dilation")
-    t, b, l, r = explicit_padding(padding, (kh, kw), (sh, sw), (dh, dw), (H, W))
-    OH = conv_out_size(H, kh, sh, dh, t, b, "conv2d height")
-    OW = conv_out_size(W, kw, sw, dw, l, r, "conv2d width")
-    Og, K = O // groups, Cg * kh * kw
-    w2 = w.reshape(O, K).astype(np.float32)
-    out = np.empty((N, O, OH, OW), dtype=np.float32)
-    cols = np.empty((C * kh * kw, OH * OW), dtype=np.float64)
+def formats(precision):
+    """(storage format, GEMM operand format) of an emulated precision."""
+    storage = STORAGE[precision]
+    return storage, ("tf32" if precision == "tf32" else storage)
+
+
+def conv2d(args, kw, precision):
+    storage, operand = formats(precision)
+    x = round_to(round_to(args[0], storage), operand)
+    w = round_to(round_to(kw["w"], storage), operand)
+    g = geometry(x.shape, w.shape, kw.get("stride", 1), kw.get("padding", 0), kw.get("dilation", 1),
+                 kw.get("groups", 1))
+    w32 = np.ascontiguousarray(w.astype(np.float32))
+    out = np.empty((x.shape[0], g.out_channels, g.out_h, g.out_w), dtype=np.float32)
+    cols = None if g.pointwise else np.empty(g.cols_shape, dtype=np.float64)
     x = np.ascontiguousarray(x)
-    for n in range(N):
-        # im2col only copies (exact), so unfolding in float64 then casting is the
-        # same as unfolding float32 data.
-        cols_n = im2col(x[n], kh, kw, sh, sw, dh, dw, t, l, OH, OW, cols).astype(np.float32)
-        out_n = out[n].reshape(O, OH * OW)
-        for g in range(groups):
-            np.matmul(w2[g * Og : (g + 1) * Og], cols_n[g * K : (g + 1) * K], out=out_n[g * Og : (g + 1) * Og])
-    if bias is not None:
-        out += round_to(bias, storage).astype(np.float32)[None, :, None, None]
+    bias = kw.get("bias")
+    bias32 = None if bias is None else round_to(bias, storage).astype(np.float32)
+    with threads.single_threaded_blas():
+        for n in range(x.shape[0]):
+            # im2col only copies (exact), so unfolding in float64 then casting is the
+            # same as unfolding float32 data. The float32 GEMM is cut into the same
+            # fixed blocks as the float64 one, so its bits too are the image's own.
+            cols_n = np.ascontiguousarray(operand_of(x[n], g, cols).astype(np.float32))
+            for block in blocks(g):
+                gemm_block(w32, cols_n, g, out[n], block, bias32)
     return round_to(out, storage)
 
 
-def _linear_emulated(x, w, b, operand, storage):
-    x = round_to(round_to(x, storage), operand)
-    w = round_to(round_to(w, storage), operand)
+def linear(args, kw, precision):
+    storage, operand = formats(precision)
+    x = round_to(round_to(args[0], storage), operand)
+    w = round_to(round_to(kw["w"], storage), operand)
     x2 = x.reshape(x.shape[0], -1).astype(np.float32)
-    out = x2 @ w.astype(np.float32).T
+    w32 = w.astype(np.float32)
+    # Float32 sums in index order, each row on its own, so a row's bits do not
+    # depend on the batch (a float32 BLAS product picks gemv or gemm by shape).
+    out = kernels.linear32(np.ascontiguousarray(x2), np.ascontiguousarray(w32),
+                           np.empty((x2.shape[0], w32.shape[0]), dtype=np.float32))
+    b = kw.get("b")
     if b is not None:
         out += round_to(b, storage).astype(np.float32)
     return round_to(out, storage)
 
 
-def _bn_emulated(x, mean, var, gamma, beta, eps, storage, relu=False):
+def batch_norm(args, kw, precision):
+    storage, _ = formats(precision)
+
     def c(v):
         return round_to(v, storage).astype(np.float32)[None, :, None, None]
 
-    x32 = round_to(x, storage).astype(np.float32)
-    y = (x32 - c(mean)) / np.sqrt(c(var) + np.float32(eps)) * c(gamma) + c(beta)
-    if relu:
+    x32 = round_to(args[0], storage).astype(np.float32)
+    y = (x32 - c(kw["mean"])) / np.sqrt(c(kw["var"]) + np.float32(kw["eps"])) * c(kw["gamma"]) + c(kw["beta"])
+    if kw.get("relu"):
         y = np.maximum(y, np.float32(0))
     return round_to(y, storage)
+
+
+def global_avg_pool2d(args, kw, precision):
+    storage, _ = formats(precision)
+    a = round_to(args[0], storage).astype(np.float32)
+    out = a.mean(axis=(2, 3), dtype=np.float32)
+    if kw.get("keepdims"):
+        out = out[:, :, None, None]
+    return round_to(out, storage)
+
+
+def avg_pool2d(args, kw, precision):
+    # A windowed mean (the Keras CIFAR head's AveragePooling2D(8)): exact sum of
+    # the rounded inputs, result rounded once; the float32 accumulation inside the
+    # window (a few ulps over 64 terms) is not modelled.
+    storage, _ = formats(precision)
+    return round_to(ops.avg_pool2d(round_to(args[0], storage), **kw), storage)
+
+
+def add(args, kw, precision):
+    storage, _ = formats(precision)
+    out = round_to(args[0], storage).astype(np.float32) + round_to(args[1], storage).astype(np.float32)
+    if kw.get("relu"):
+        out = np.maximum(out, np.float32(0))
+    return round_to(out, storage)
+
+
+def softmax(args, kw, precision):
+    storage, _ = formats(precision)
+    a = round_to(args[0], storage).astype(np.float32)
+    e = np.exp(a - a.max(axis=-1, keepdims=True))
+    return round_to(e / e.sum(axis=-1, keepdims=True, dtype=np.float32), storage)
+
+
+def exact(fn):
+    """The emulation of an op that does no arithmetic (relu, max pooling, zero
+    padding, subsampling, reshapes): the float64 op applied to inputs already
+    rounded to the storage format is exact in any format."""
+
+    def run(args, kw, precision):
+        storage, _ = formats(precision)
+        return fn(*(round_to(a, storage) for a in args), **kw)
+
+    run.__name__ = f"exact_{getattr(fn, '__name__', 'op')}"
+    return run
 
 
 def run_node(node, args, precision):
     """One node's output under emulated ``precision``, from its input arrays
     (NCHW), as float64 holding values of the storage format."""
-    storage = STORAGE[precision]
-    operand = "tf32" if precision == "tf32" else storage
-    fn, kw = node.fn, node.kwargs
-    if fn is None:
-        return args[0]
-    if fn is ops.conv2d:
-        return _conv_emulated(args[0], kw["w"], kw.get("bias"), kw.get("stride", 1), kw.get("padding", 0),
-                              kw.get("dilation", 1), kw.get("groups", 1), operand, storage)
-    if fn is ops.linear:
-        return _linear_emulated(args[0], kw["w"], kw.get("b"), operand, storage)
-    if fn is ops.batch_norm:
-        return _bn_emulated(args[0], kw["mean"], kw["var"], kw["gamma"], kw["beta"], kw["eps"], storage,
-                            kw.get("relu", False))
-    if fn is ops.global_avg_pool2d:
-        a = round_to(args[0], storage).astype(np.float32)
-        out = a.mean(axis=(2, 3), dtype=np.float32)
-        if kw.get("keepdims"):
-            out = out[:, :, None, None]
-        return round_to(out, storage)
-    if fn is ops.avg_pool2d:
-        # A windowed mean (the Keras CIFAR head's AveragePooling2D(8)): exact sum of
-        # the rounded inputs, result rounded once; the float32 accumulation inside the
-        # window (a few ulps over 64 terms) is not modelled.
-        return round_to(fn(round_to(args[0], storage), **kw), storage)
-    if fn is graph._add:
-        return round_to(round_to(args[0], storage).astype(np.float32) + round_to(args[1], storage).astype(np.float32), storage)
-    if fn is ops.softmax:
-        a = round_to(args[0], storage).astype(np.float32)
-        e = np.exp(a - a.max(axis=-1, keepdims=True))
-        return round_to(e / e.sum(axis=-1, keepdims=True, dtype=np.float32), storage)
-    if fn in (graph._relu, ops.relu, ops.max_pool2d, ops.global_max_pool2d, ops.zero_pad2d, graph._subsample,
-              graph._option_a, graph._flatten_nhwc):
-        # No arithmetic: exact on rounded inputs.
-        return fn(*(round_to(a, storage) for a in args), **kw)
-    raise ValueError(f"emulate: no emulation for op {getattr(fn, '__name__', fn)!r} of node {node.name}")
+    from . import executor
 
-
-def run_nodes(model, x_internal, precision=None, keep=None):
-    """Run every node of ``model`` on an internal (NCHW float64) input, in float64
-    (``precision`` None) or emulated; returns an OrderedDict {node name: output}
-    for all nodes (internal "~" ones included) or only the names in ``keep``.
-    Intermediate results not kept are freed after their last use."""
-    if precision is not None:
-        check_precision(precision)
-        x_internal = round_to(x_internal, STORAGE[precision])
-    env = {"input": x_internal}
-    last = {}
-    for i, node in enumerate(model.nodes):
-        for s in node.inputs:
-            last[s] = i
-    out = OrderedDict()
-    for i, node in enumerate(model.nodes):
-        args = [env[s] for s in node.inputs]
-        if precision is None:
-            val = args[0] if node.fn is None else node.fn(*args, **node.kwargs)
-        else:
-            val = run_node(node, args, precision)
-        env[node.name] = val
-        if keep is None or node.name in keep:
-            out[node.name] = val
-        if keep is not None:
-            for s in node.inputs:
-                if last.get(s) == i and s not in keep:
-                    env.pop(s, None)
-    return out
+    return executor.evaluate(node, args, check_precision(precision))
 
 
 def emulated_trace(model, x, precision="float32"):
     """Like ``model.trace(x)`` (framework names and layout) but computed under
     emulated ``precision``: the oracle's own honest reduced-precision run."""
-    check_precision(precision)
-    internal = run_nodes(model, model._to_internal(x), precision)
-    return OrderedDict((k, model._to_external(v)) for k, v in internal.items() if not k.startswith("~"))
+    return model.trace(x, precision=check_precision(precision))

@@ -1,55 +1,19 @@
 """One builder for every row of the architecture table: row + weights -> a graph.
 
-The graph is a list of nodes in execution order. Each node is named with the
+The graph is a list of nodes (refresnet.executor.Node) in execution order, each
+naming its op in the registry (refresnet/registry.py). Each node is named with the
 source framework's own name for that module or layer (torchvision module names,
 Keras layer names), so ``Model.trace`` can return them as they are. Names that
 start with "~" are internal steps that the framework does not name (torchvision's
-residual add); an alias node (fn None) gives a second name to an existing output
+residual add); an "alias" node gives a second name to an existing output
 (torchvision's containers: ``layer1.0.downsample``, ``layer1.0``, ``layer1``).
 """
 
 import math
-from typing import NamedTuple
 
-import numpy as np
-
-from . import ops
 from .archs import expansion, stage_width
+from .executor import Node
 from .params import Params
-
-
-class Node(NamedTuple):
-    name: str
-    fn: object  # a refresnet.ops function, or None for an alias
-    inputs: tuple
-    kwargs: dict
-
-
-def _add(a, b):
-    return a + b
-
-
-def _relu(x):
-    return ops.relu(x)
-
-
-def _option_a(x, stride, pad):
-    # Paper option A as the common PyTorch CIFAR code does it: subsample with stride
-    # 2 and append zero channels, `pad` before and `pad` after the input's channels.
-    y = x[:, :, ::stride, ::stride]
-    out = np.zeros((y.shape[0], y.shape[1] + 2 * pad, y.shape[2], y.shape[3]))
-    out[:, pad : pad + y.shape[1]] = y
-    return out
-
-
-def _flatten_nhwc(x):
-    # Keras Flatten of an NHWC tensor: features in (row, column, channel) order.
-    return np.ascontiguousarray(x.transpose(0, 2, 3, 1).reshape(x.shape[0], -1))
-
-
-def _subsample(x, stride):
-    # Keras ResNetV2's MaxPooling2D(1, strides=2) shortcut: a 1x1 max is the value itself.
-    return x[:, :, ::stride, ::stride].copy()
 
 
 class _Emitter:
@@ -58,20 +22,20 @@ class _Emitter:
         self.p = params
         self.nodes = []
 
-    def node(self, name, fn, inputs, **kwargs):
-        self.nodes.append(Node(name, fn, tuple(inputs), kwargs))
+    def node(self, name, op, inputs, **kwargs):
+        self.nodes.append(Node(name, op, tuple(inputs), kwargs))
         return name
 
     def alias(self, name, src):
-        return self.node(name, None, (src,))
+        return self.node(name, "alias", (src,))
 
     def conv(self, name, src, cin, cout, k, stride=1, padding=0, groups=1, role="conv"):
         w, b = self.p.conv(name, cout, cin // groups, k, role in self.arch.conv_bias)
-        return self.node(name, ops.conv2d, (src,), w=w, bias=b, stride=stride, padding=padding, groups=groups)
+        return self.node(name, "conv2d", (src,), w=w, bias=b, stride=stride, padding=padding, groups=groups)
 
     def bn(self, name, src, channels):
         mean, var, gamma, beta = self.p.bn(name, channels)
-        return self.node(name, ops.batch_norm, (src,), mean=mean, var=var, gamma=gamma, beta=beta, eps=self.arch.bn_eps)
+        return self.node(name, "batch_norm", (src,), mean=mean, var=var, gamma=gamma, beta=beta, eps=self.arch.bn_eps)
 
 
 # ---------------------------------------------------------------- names
@@ -185,22 +149,22 @@ def _emit_block(e, arch, names, x, cin, width, cout, stride, project):
         # of the pre-activation (block 1), or the raw input, max-pooled 1x1/stride when
         # the block strides. No ReLU after the add.
         pre = e.bn(names["preact_bn"], x, cin)
-        pre = e.node(names["preact_act"], _relu, (pre,))
+        pre = e.node(names["preact_act"], "relu", (pre,))
         if project:
             sc = e.conv(names["sc_conv"], pre, cin, cout, 1, stride=stride, role="shortcut")
         elif stride > 1:
-            sc = e.node(names["sc_pool"], _subsample, (x,), stride=stride)
+            sc = e.node(names["sc_pool"], "subsample", (x,), stride=stride)
         else:
             sc = x
         y = e.conv(names["conv1"], pre, cin, width, 1, role="conv1")
         y = e.bn(names["bn1"], y, width)
-        y = e.node(names["act1"], _relu, (y,))
-        y = e.node(names["pad2"], ops.zero_pad2d, (y,), padding=1)
+        y = e.node(names["act1"], "relu", (y,))
+        y = e.node(names["pad2"], "zero_pad2d", (y,), padding=1)
         y = e.conv(names["conv2"], y, width, width, 3, stride=stride, role="conv2")
         y = e.bn(names["bn2"], y, width)
-        y = e.node(names["act2"], _relu, (y,))
+        y = e.node(names["act2"], "relu", (y,))
         y = e.conv(names["conv3"], y, width, cout, 1, role="conv3")
-        return named("out", e.node(names["out"], _add, (sc, y))), cout
+        return named("out", e.node(names["out"], "add", (sc, y))), cout
 
     # The main branch first, then the shortcut: torchvision calls downsample(x) after
     # bn3 and the CIFAR code shortcut(x) after bn2, so their traces list them in that order.
@@ -210,7 +174,7 @@ def _emit_block(e, arch, names, x, cin, width, cout, stride, project):
     if arch.block == "basic":
         y = e.conv(names["conv1"], x, cin, width, 3, stride=stride, padding=pad3, role="conv1")
         y = e.bn(names["bn1"], y, width)
-        y = e.node(names["act1"], _relu, (y,))
+        y = e.node(names["act1"], "relu", (y,))
         y = e.conv(names["conv2"], y, width, cout, 3, padding=pad3, role="conv2")
         y = e.bn(names["bn2"], y, cout)
     else:
@@ -219,14 +183,14 @@ def _emit_block(e, arch, names, x, cin, width, cout, stride, project):
         s1, s3 = (stride, 1) if arch.stride_at == "1x1" else (1, stride)
         y = e.conv(names["conv1"], x, cin, width, 1, stride=s1, role="conv1")
         y = e.bn(names["bn1"], y, width)
-        y = e.node(names["act1"], _relu, (y,))
+        y = e.node(names["act1"], "relu", (y,))
         y = e.conv(names["conv2"], y, width, width, 3, stride=s3, padding=1, groups=arch.groups, role="conv2")
         y = e.bn(names["bn2"], y, width)
-        y = e.node(names["act2"], _relu, (y,))
+        y = e.node(names["act2"], "relu", (y,))
         y = e.conv(names["conv3"], y, width, cout, 1, role="conv3")
         y = e.bn(names["bn3"], y, cout)
     if project and arch.shortcut == "A":
-        sc = e.node(names["sc"], _option_a, (x,), stride=stride, pad=(cout - cin) // 2)
+        sc = e.node(names["sc"], "zero_channel_shortcut", (x,), stride=stride, pad=(cout - cin) // 2)
     elif project and arch.shortcut == "conv":
         sc = e.conv(names["sc_conv"], x, cin, cout, 1, stride=stride, padding=pad, role="shortcut")
     elif project:
@@ -238,8 +202,8 @@ def _emit_block(e, arch, names, x, cin, width, cout, stride, project):
         sc = x
     # torchvision adds the shortcut second (out += identity); addition commutes
     # exactly in IEEE arithmetic, so the order does not change a bit.
-    s = e.node(names["add"], _add, (y, sc))
-    return named("out", e.node(names["out"], _relu, (s,))), cout
+    s = e.node(names["add"], "add", (y, sc))
+    return named("out", e.node(names["out"], "relu", (s,))), cout
 
 
 def build_graph(arch, weights, include_top=None, pooling=None, path=None):
@@ -283,21 +247,21 @@ def _build_with(arch, p, include_top=None, pooling=None):
     x = "input"
     w0 = arch.stem_width
     if stem["pad"]:
-        x = e.node(stem["pad"], ops.zero_pad2d, (x,), padding=arch.stem_pad)
+        x = e.node(stem["pad"], "zero_pad2d", (x,), padding=arch.stem_pad)
         x = e.conv(stem["conv"], x, 3, w0, arch.stem_kernel, stride=arch.stem_stride, role="stem")
     else:
         pad = "same" if arch.conv_padding == "same" else arch.stem_pad
         x = e.conv(stem["conv"], x, 3, w0, arch.stem_kernel, stride=arch.stem_stride, padding=pad, role="stem")
     if arch.block != "preact":
         x = e.bn(stem["bn"], x, w0)
-        x = e.node(stem["act"], _relu, (x,))
+        x = e.node(stem["act"], "relu", (x,))
     if not arch.stem_pool:
         pass
     elif arch.pool_pad_value == -math.inf:
-        x = e.node(stem["pool"], ops.max_pool2d, (x,), kernel_size=3, stride=2, padding=arch.pool_pad)
+        x = e.node(stem["pool"], "max_pool2d", (x,), kernel_size=3, stride=2, padding=arch.pool_pad)
     else:
-        x = e.node(stem["pool_pad"], ops.zero_pad2d, (x,), padding=arch.pool_pad)
-        x = e.node(stem["pool"], ops.max_pool2d, (x,), kernel_size=3, stride=2)
+        x = e.node(stem["pool_pad"], "zero_pad2d", (x,), padding=arch.pool_pad)
+        x = e.node(stem["pool"], "max_pool2d", (x,), kernel_size=3, stride=2)
 
     cin = w0
     auto_pool = 0
@@ -322,7 +286,7 @@ def _build_with(arch, p, include_top=None, pooling=None):
 
     if arch.block == "preact":
         x = e.bn(head["post_bn"], x, cin)
-        x = e.node(head["post_act"], _relu, (x,))
+        x = e.node(head["post_act"], "relu", (x,))
 
     has_classifier = p.has(head["fc"])
     if include_top is None:
@@ -330,21 +294,21 @@ def _build_with(arch, p, include_top=None, pooling=None):
     num_classes = None
     if include_top:
         if arch.framework == "torchvision":
-            x = e.node(head["avg"], ops.global_avg_pool2d, (x,), keepdims=True)
+            x = e.node(head["avg"], "global_avg_pool2d", (x,), keepdims=True)
         elif arch.head_pool != "global":
-            x = e.node(head["avg"], ops.avg_pool2d, (x,), kernel_size=arch.head_pool)
-            x = e.node(head["flatten"], _flatten_nhwc, (x,))
+            x = e.node(head["avg"], "avg_pool2d", (x,), kernel_size=arch.head_pool)
+            x = e.node(head["flatten"], "flatten_nhwc", (x,))
         else:
-            x = e.node(head["avg"], ops.global_avg_pool2d, (x,))
+            x = e.node(head["avg"], "global_avg_pool2d", (x,))
         w, b = p.dense(head["fc"], cin)
         num_classes = w.shape[0]
         if arch.head == "softmax":
             # Keras's classifier is Dense(activation="softmax"): the layer's output
             # is the probabilities; the logits are an internal step.
-            x = e.node(f"~{head['fc']}.logits", ops.linear, (x,), w=w, b=b)
-            x = e.node(head["fc"], ops.softmax, (x,))
+            x = e.node(f"~{head['fc']}.logits", "linear", (x,), w=w, b=b)
+            x = e.node(head["fc"], "softmax", (x,))
         else:
-            x = e.node(head["fc"], ops.linear, (x,), w=w, b=b)
+            x = e.node(head["fc"], "linear", (x,), w=w, b=b)
         pooling = None
     else:
         if has_classifier:
@@ -352,9 +316,9 @@ def _build_with(arch, p, include_top=None, pooling=None):
             # as Keras's include_top=False model would be; the classifier is unused.
             p.ignore(head["fc"])
         if pooling == "avg":
-            x = e.node(head["avg"], ops.global_avg_pool2d, (x,))
+            x = e.node(head["avg"], "global_avg_pool2d", (x,))
         elif pooling == "max":
-            x = e.node(head["max"], ops.global_max_pool2d, (x,))
+            x = e.node(head["max"], "global_max_pool2d", (x,))
         elif pooling is not None:
             raise ValueError(f"pooling: expected None, 'avg' or 'max', got {pooling!r}")
     p.check_all_used()

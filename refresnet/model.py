@@ -1,20 +1,12 @@
 """The model object: a built graph that runs in float64 and can show every layer."""
 
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .graph import build_graph
-from .plan import build_plan
-from . import lanes, threads
+from . import executor, threads
 from .archs import get_arch
-
-
-# Up to this many threads one image runs on lanes; beyond, OpenBLAS's own threads
-# share each GEMM (lanes were measured on 2 cores only; thin per-lane GEMMs and
-# Python dispatch on many lanes are untested for speed).
-MAX_LANES = 4
+from .graph import build_graph
 
 
 class Model:
@@ -24,18 +16,23 @@ class Model:
     Keras: NHWC, already preprocessed) and returns what it returns (torchvision:
     logits; Keras: softmax probabilities with the top, else the feature map or the
     pooled features). ``model.trace(x)`` returns every named layer's output.
+    Both run on refresnet's one interpreter (refresnet/executor.py) and give the
+    same bits for an image alone or in any batch, on any number of threads.
     """
 
     def __init__(self, arch, weights, include_top=None, pooling=None, path=None, source=None):
         self.arch = get_arch(arch)
         self.path = path
         self.source = source  # e.g. "torch zip", "keras .weights.h5"
-        self.nodes, info = build_graph(self.arch, weights, include_top=include_top, pooling=pooling, path=path)
+        nodes, info = build_graph(self.arch, weights, include_top=include_top, pooling=pooling, path=path)
         self.include_top = info["include_top"]
         self.pooling = info["pooling"]
         self.num_classes = info["num_classes"]
-        self._output = info["output"]
-        self._plan, self._plan_output = build_plan(self.nodes, self._output)
+        self.program = executor.Program(nodes, info["output"])
+
+    @property
+    def nodes(self):
+        return self.program.nodes
 
     # ------------------------------------------------------------ running
 
@@ -61,65 +58,43 @@ class Model:
             return np.ascontiguousarray(a.transpose(0, 2, 3, 1))
         return a
 
-    def _run_node(self, fn, args, kwargs, name, shape):
-        try:
-            return fn(*args, **kwargs)
-        except ValueError as err:
-            raise ValueError(f"{self.arch.name}: layer {name}: {err} (input shape {tuple(shape)})") from None
+    def _external_shape(self, shape):
+        if self.arch.layout == "NHWC" and len(shape) == 4:
+            return (shape[0], shape[2], shape[3], shape[1])
+        return tuple(shape)
 
-    def _forward(self, xi):
-        """The plan on an internal-layout (NCHW float64) batch."""
-        # Errors quote the input's shape as the caller gave it (NHWC for Keras).
-        shape = xi.shape if self.arch.layout == "NCHW" else (xi.shape[0],) + xi.shape[2:] + (xi.shape[1],)
-        env = {"input": xi}
-        for step in self._plan:
-            env[step.name] = self._run_node(step.fn, [env[s] for s in step.inputs], step.kwargs, step.name, shape)
-            for src in step.frees:
-                del env[src]
-        return env[self._plan_output]
+    def run(self, xi, **walk):
+        """``Program.run`` on an internal (NCHW float64) batch, on refresnet's
+        threads; a layer that refuses its input is named in the ValueError,
+        with the input's shape as the caller gave it (NHWC for Keras)."""
+        given = walk.pop("given", None)
+
+        def images(lo, hi, team):
+            mine = None if given is None else {k: v[lo:hi] for k, v in given.items()}
+            return self.program.run(xi[lo:hi], team=team, given=mine, **walk)
+
+        try:
+            return self.program.on_threads(xi.shape[0], threads.usable_threads(), images)
+        except executor.NodeError as err:
+            raise ValueError(f"{self.arch.name}: {err} (input shape {self._external_shape(xi.shape)})") from None
 
     def __call__(self, x):
-        xi = self._to_internal(x)
-        n, workers = xi.shape[0], threads.get_num_threads()
-        if workers < 2 or threads.blas_control() is None or (n == 1 and workers > MAX_LANES):
-            # One thread; or one image on a big machine, where OpenBLAS's own
-            # threads share each GEMM.
-            return self._to_external(self._forward(xi))
-        # One image per thread (each image's bits are those of the image alone),
-        # except an image that would run alone in the last round: it runs on lanes
-        # that split every layer by channels (lanes.py), with the same bits.
-        alone = workers <= MAX_LANES and n % workers == 1
-        parts = []
-        with threads.single_threaded_blas():
-            if n > 1:
-                with ThreadPoolExecutor(min(workers, n)) as pool:
-                    parts += pool.map(lambda i: self._forward(xi[i : i + 1]), range(n - alone))
-            if alone:
-                parts.append(self._on_lanes(xi[n - 1 :], workers))
-        return self._to_external(parts[0] if n == 1 else np.concatenate(parts))
+        return self._to_external(self.run(self._to_internal(x), fused=True))
 
-    def _on_lanes(self, image, n_lanes):
-        try:
-            return lanes.run(self._plan, image, self._plan_output, lanes=n_lanes)
-        except ValueError:
-            # An input the network refuses: the one-thread plan says which layer.
-            return self._forward(image)
-
-    def trace(self, x):
+    def trace(self, x, precision=None):
         """OrderedDict {framework layer name: output} in execution order, in the
         framework's layout (NCHW for torchvision, NHWC for Keras) and shapes.
         Names that torchvision uses for a module called several times (each
-        block's ``relu``) hold the last call's output, and ``name#k`` each call's."""
-        env = {"input": self._to_internal(x)}
-        traced = OrderedDict()
-        for node in self.nodes:
-            if node.fn is None:
-                env[node.name] = env[node.inputs[0]]
-            else:
-                env[node.name] = self._run_node(node.fn, [env[s] for s in node.inputs], node.kwargs, node.name, np.shape(x))
-            if not node.name.startswith("~"):
-                traced[node.name] = env[node.name]
-        return OrderedDict((k, self._to_external(v)) for k, v in traced.items())
+        block's ``relu``) hold the last call's output, and ``name#k`` each call's.
+        ``precision``: emulate float32, tf32, bfloat16 or float16
+        (refresnet/emulate.py) instead of computing in float64."""
+        xi = self._to_internal(x)
+        if precision is not None:
+            from .emulate import STORAGE, check_precision, round_to
+
+            xi = round_to(xi, STORAGE[check_precision(precision)])
+        traced = self.run(xi, keep=executor.ALL, precision=precision)
+        return OrderedDict((k, self._to_external(v)) for k, v in traced.items() if not k.startswith("~"))
 
     # ------------------------------------------------------------ describing
     def layer_names(self):

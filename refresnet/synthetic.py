@@ -80,12 +80,12 @@ def synthetic_weights(arch, seed=0, num_classes=1000, calibrate=True, size=None)
     params = _SyntheticParams(row.naming, seed, num_classes)
     nodes, info = graph._build_with(row, params, include_top=num_classes is not None)
     if calibrate:
-        _calibrate(nodes, params, row, seed, size)
+        _calibrate(nodes, info["output"], params, row, seed, size)
     return params.weights
 
 
-def _calibrate(nodes, params, row, seed, size):
-    from . import ops
+def _calibrate(nodes, output, params, row, seed, size):
+    from .executor import Program
 
     rng = np.random.default_rng([seed, 2**31])
     # Smooth image-like input in the scale of the family's preprocessing output.
@@ -93,12 +93,12 @@ def _calibrate(nodes, params, row, seed, size):
     x = np.repeat(np.repeat(coarse, 8, axis=2), 8, axis=3)[:, :, :size, :size]
     if row.naming in ("keras", "keras-old") and row.block == "bottleneck":
         x = x * 60.0  # caffe preprocessing: BGR minus the ImageNet mean, 0..255 scale
-    env = {"input": np.ascontiguousarray(x)}
     sep = "." if params.torch_keys else "/"
     names = ("running_mean", "running_var") if params.torch_keys else ("moving_mean", "moving_variance")
-    for node in nodes:
-        args = [env[s] for s in node.inputs]
-        if node.fn is ops.batch_norm:
+
+    def set_statistics(node, args):
+        # Before each BN runs: its statistics become those of its input batch.
+        if node.op == "batch_norm":
             a = args[0]
             mean = a.mean(axis=(0, 2, 3))
             var = a.var(axis=(0, 2, 3))
@@ -106,4 +106,5 @@ def _calibrate(nodes, params, row, seed, size):
             node.kwargs["var"][:] = var
             params.weights[f"{node.name}{sep}{names[0]}"][...] = mean
             params.weights[f"{node.name}{sep}{names[1]}"][...] = var
-        env[node.name] = args[0] if node.fn is None else node.fn(*args, **node.kwargs)
+
+    Program(nodes, output).run(np.ascontiguousarray(x), hook=set_statistics)

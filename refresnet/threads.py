@@ -1,21 +1,22 @@
-"""How many threads refresnet computes with, and the BLAS's own threads.
+"""How many threads refresnet computes with, and holding the BLAS to one thread.
 
-A batch is split across threads one image per task: every image runs the same
-single-image computation whatever the batch and the thread count, so the results
-are bitwise the same (tests/test_determinism.py). While image tasks run in
-parallel, the BLAS is held to one thread so that its workers do not fight ours
-for the cores; a single image uses the BLAS's own threads. OpenBLAS splits a
-GEMM's output among its threads and never the sum over K, so an image's bits do
-not depend on the BLAS thread count either (measured, and tested in subprocesses
-with OPENBLAS_NUM_THREADS=1 and the default).
+refresnet's bits are a function of the input, the weights and the machine's BLAS
+alone (refresnet/executor.py says how): every GEMM is cut into blocks whose
+bounds depend on the layer's shape only (ops/conv2d.py ``blocks``), and each
+block is one call of a single-threaded BLAS. A multi-threaded BLAS splits a
+product among its threads in ways that change the bits: measured on an Intel
+Xeon with AVX-512 (OpenBLAS 0.3.31, SkylakeX kernels), one image alone and the
+same image in a batch of 2 differed by 1.6e-15. So while refresnet computes, the
+BLAS is held to one thread, and parallelism comes only from handing whole
+blocks and whole images to refresnet's own threads.
 
 The BLAS is reached the way threadpoolctl reaches it: the OpenBLAS library that
 NumPy loaded is found among the process's mapped files and its
 ``*_set_num_threads`` entry point is called. Where it cannot be found (another
-BLAS, another OS), images run one after another and the BLAS threads itself.
+BLAS, another OS), refresnet computes on one thread of its own and the BLAS
+threads itself: the results are then as deterministic as that BLAS is.
 """
 
-import contextlib
 import ctypes
 import os
 import threading
@@ -28,7 +29,6 @@ _SETTERS = (
     ("openblas_set_num_threads", "openblas_get_num_threads"),
 )
 
-_lock = threading.Lock()
 _num_threads = None
 _blas = "unknown"
 
@@ -50,8 +50,9 @@ def _default_threads():
 
 
 def get_num_threads():
-    """Threads used across the images of a batch (default: the CPUs this process
-    may run on, or $REFRESNET_NUM_THREADS)."""
+    """Threads refresnet computes with (default: the CPUs this process may run
+    on, or $REFRESNET_NUM_THREADS). Where the BLAS's own thread count cannot be
+    controlled, refresnet computes on one thread whatever this says."""
     global _num_threads
     if _num_threads is None:
         _num_threads = _default_threads()
@@ -59,11 +60,17 @@ def get_num_threads():
 
 
 def set_num_threads(n):
-    """Use `n` threads across the images of a batch (results do not change)."""
+    """Compute with `n` threads (results do not change by a bit)."""
     global _num_threads
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n: expected a positive int, got {n!r}")
     _num_threads = n
+
+
+def usable_threads():
+    """The threads refresnet may use now: get_num_threads(), or 1 where the
+    BLAS cannot be held to one thread (its own threads would fight ours)."""
+    return get_num_threads() if blas_control() is not None else 1
 
 
 def _find_blas():
@@ -96,18 +103,49 @@ def blas_control():
     return _blas
 
 
-@contextlib.contextmanager
+class _OneThread:
+    """A process-wide, reentrant hold on the BLAS's thread count: the first
+    holder sets it to one, the last one to leave restores what it was. Any
+    number of refresnet threads may hold it at once (they all want one)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._before = None
+
+    def __enter__(self):
+        control = blas_control()
+        if control is None:
+            return self
+        with self._lock:
+            if self._holders == 0:
+                set_fn, get_fn = control
+                self._before = get_fn()
+                if self._before != 1:
+                    set_fn(1)
+            self._holders += 1
+        return self
+
+    def __exit__(self, *exc):
+        control = blas_control()
+        if control is None:
+            return False
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0 and self._before not in (None, 1):
+                control[0](self._before)
+        return False
+
+    @property
+    def held(self):
+        return self._holders > 0
+
+
+_one_thread = _OneThread()
+
+
 def single_threaded_blas():
-    """Hold the BLAS to one thread inside the block (process-wide; serialised)."""
-    control = blas_control()
-    if control is None:
-        yield
-        return
-    set_fn, get_fn = control
-    with _lock:
-        before = get_fn()
-        set_fn(1)
-        try:
-            yield
-        finally:
-            set_fn(before)
+    """Context manager: the BLAS computes on one thread inside it (process-wide,
+    reentrant, shared by all refresnet threads)."""
+    return _one_thread
+

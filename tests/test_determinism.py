@@ -7,6 +7,8 @@ fixed order whatever the batch or the threads. Compared on the raw bits
 (`.view(np.uint64)`), so even -0.0 vs 0.0 or a different NaN would fail.
 """
 
+import collections
+import contextlib
 import functools
 import os
 import subprocess
@@ -142,59 +144,149 @@ def test_refresnet_thread_setting_does_not_change_a_bit():
     assert_same_bits(serial, parallel, "resnet18, 1 vs 3 refresnet threads")
 
 
-# One image runs on two lanes that split every layer by channels (refresnet/lanes.py):
-# grouped convs, Keras's zero paddings, subsampling shortcuts, flatten and softmax,
-# and the CIFAR option-A shortcut each take a different path through it.
-LANE_ARCHS = ["resnext50_32x4d", "keras_resnet50v2", "keras_resnet50", "cifar_resnet20", "keras_cifar_resnet20"]
+# A single image (or the one left over from rounds of one image per thread) is
+# shared by all the threads (refresnet/executor.py Team): grouped convs, Keras's
+# zero paddings, subsampling shortcuts, flatten and softmax, and the CIFAR
+# option-A shortcut each take a different path through it.
+TEAM_ARCHS = ["resnext50_32x4d", "keras_resnet50v2", "keras_resnet50", "cifar_resnet20", "keras_cifar_resnet20"]
+THREAD_COUNTS = (1, 2, 3, 4, 8)
 
 
-@pytest.mark.parametrize("arch", LANE_ARCHS)
-def test_one_image_on_two_lanes_gives_the_one_thread_bits(arch, monkeypatch):
-    from refresnet import lanes, threads
-    from refresnet.synthetic import synthetic_weights
+@contextlib.contextmanager
+def refresnet_threads(n):
+    from refresnet import threads
 
-    if threads.blas_control() is None:
-        pytest.skip("NumPy's BLAS thread count cannot be controlled here: the lanes are not used")
-    m = refresnet.build(arch, synthetic_weights(arch, seed=3))
-    cifar = "cifar" in arch
-    hw = (32, 32) if cifar else (67, 75)
-    shape = (1, 3) + hw if m.arch.layout == "NCHW" else (1,) + hw + (3,)
-    x = np.random.default_rng(4).normal(size=shape)
-    runs = []
-    real_run = lanes.run
-    monkeypatch.setattr(lanes, "run", lambda *a, **k: runs.append(k["lanes"]) or real_run(*a, **k))
     before = threads.get_num_threads()
+    threads.set_num_threads(n)
     try:
-        threads.set_num_threads(1)
-        serial = m(x)
-        assert not runs
-        threads.set_num_threads(2)
-        split = m(x)
-        threads.set_num_threads(3)  # shares of 16 channels: some lanes own nothing of narrow layers
-        split3 = m(x)
-        assert runs == [2, 3], "a single image with 2 or 3 threads should run on that many lanes"
-        threads.set_num_threads(2)
-        batch3 = m(np.concatenate([x[:, ::-1], x[:, ::-1], x]).copy())
-        assert runs == [2, 3, 2], "the image left over from rounds of 2 should run on the lanes"
+        yield
     finally:
         threads.set_num_threads(before)
-    assert_same_bits(split, serial, f"{arch}: one image on two lanes vs one thread")
-    assert_same_bits(split3, serial, f"{arch}: one image on three lanes vs one thread")
-    assert_same_bits(batch3[2:], serial, f"{arch}: last of a batch of 3 (on lanes) vs one thread")
-    # and the same as the image inside a batch (one image per thread)
-    assert_same_bits(m(np.concatenate([x, x[:, ::-1].copy()]))[:1], serial, f"{arch}: in a batch of 2")
 
 
-def test_an_input_too_small_on_two_lanes_names_the_layer():
-    from refresnet import threads
+def _synthetic_case(arch, batch=1):
+    from refresnet.synthetic import synthetic_weights
+
+    m = refresnet.build(arch, synthetic_weights(arch, seed=3))
+    hw = (32, 32) if "cifar" in arch else (67, 75)
+    shape = (batch, 3) + hw if m.arch.layout == "NCHW" else (batch,) + hw + (3,)
+    return m, np.random.default_rng(4).normal(size=shape)
+
+
+@pytest.mark.parametrize("arch", TEAM_ARCHS)
+def test_one_image_gives_the_same_bits_on_any_number_of_threads(arch):
+    m, x = _synthetic_case(arch)
+    with refresnet_threads(1):
+        serial = m(x)
+    for n in THREAD_COUNTS[1:]:
+        with refresnet_threads(n):
+            assert_same_bits(m(x), serial, f"{arch}: one image on {n} threads vs one thread")
+    with refresnet_threads(2):
+        batch3 = m(np.concatenate([x[:, ::-1], x[:, ::-1], x]).copy())
+        assert_same_bits(batch3[2:], serial, f"{arch}: last of a batch of 3 (shared by 2 threads) vs one thread")
+        assert_same_bits(m(np.concatenate([x, x[:, ::-1].copy()]))[:1], serial, f"{arch}: in a batch of 2")
+
+
+def test_an_input_too_small_on_two_threads_names_the_layer():
     from refresnet.synthetic import synthetic_weights
 
     # The Keras CIFAR head is AveragePooling2D(8): a 16x16 image leaves it a 4x4 map.
     m = refresnet.build("keras_cifar_resnet20", synthetic_weights("keras_cifar_resnet20", seed=3))
-    before = threads.get_num_threads()
-    try:
-        threads.set_num_threads(2)
+    with refresnet_threads(2):
         with pytest.raises(ValueError, match=r"keras_cifar_resnet20: layer average_pooling2d: .*input shape \(1, 16, 16, 3\)"):
             m(np.zeros((1, 16, 16, 3)))
-    finally:
-        threads.set_num_threads(before)
+
+
+# ---------------------------------------------------------------- the invariant itself
+# The bit-for-bit tests above pass on the CPU they run on. The property that makes
+# them pass on every CPU is that every path makes the same BLAS calls for an image:
+# the same operand shapes, strides and contents (refresnet/blas.py records them).
+# These tests check that directly, so they hold whatever the BLAS computes.
+
+def _calls(fn):
+    from refresnet import blas
+
+    with blas.recording() as calls:
+        fn()
+    return collections.Counter(calls)
+
+
+def test_gemm_calls_for_an_image_are_the_same_alone_in_a_batch_and_on_any_threads():
+    m, x = model("resnet18"), tv.image_batch((5, 3, 40, 36), seed=8)
+    alone = _calls_of_images(m, x)
+    assert sum(alone.values()) > 5 * 20, "resnet18 makes at least 20 GEMM calls per image"
+    assert all(c.dtype == "float64" for c in alone)
+    first = _calls_of_image(m, x[:1])
+    for n in THREAD_COUNTS:
+        with refresnet_threads(n):
+            assert _calls(lambda: m(x)) == alone, f"batch of 5 on {n} threads: other GEMM calls than each image alone"
+            assert _calls(lambda: m(x[:1])) == first, f"image 0 alone on {n} threads vs one thread"
+            assert _calls(lambda: m(x[1:4])) == alone - _calls_of_images(m, x[[0, 4]]), f"batch of 3 on {n} threads"
+
+
+def _calls_of_image(m, image):
+    with refresnet_threads(1):
+        return _calls(lambda: m(image))
+
+
+def _calls_of_images(m, images):
+    total = collections.Counter()
+    for i in range(images.shape[0]):
+        total += _calls_of_image(m, images[i : i + 1])
+    return total
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "keras_resnet50v2"])
+def test_gemm_calls_are_the_same_in_call_trace_and_compare(arch):
+    from refresnet import comparison
+
+    m, x = _synthetic_case(arch, batch=2)
+    call = _calls_of_images(m, x)
+    with refresnet_threads(2):
+        assert _calls(lambda: m.trace(x)) == call, f"{arch}: trace makes other GEMM calls than the call"
+        own = m.trace(x)
+        # compare's float64 walks (the oracle's run, and each node recomputed from
+        # the framework's own inputs, here the oracle's own) are the call's GEMMs.
+        calls = _calls(lambda: comparison.compare(m, x, own, precision="float32"))
+    f64 = collections.Counter({c: k for c, k in calls.items() if c.dtype == "float64"})
+    assert f64 == call + call, f"{arch}: compare's float64 walks make other GEMM calls than the call"
+    f32 = collections.Counter({c: k for c, k in calls.items() if c.dtype == "float32"})
+    with refresnet_threads(1):
+        emulated = _calls(lambda: [m.trace(x[i : i + 1], precision="float32") for i in range(2)])
+    # The emulated run of the oracle is the emulated trace of each image; the
+    # emulated recomputation from the framework's (rounded) inputs multiplies the
+    # same weights in the same blocks, by other right operands.
+    assert not emulated - f32, f"{arch}: compare's emulated run differs from emulated traces of each image"
+
+    def shapes(counter):
+        return collections.Counter({c._replace(b_digest=""): k for c, k in counter.items()})
+
+    assert shapes(f32 - emulated) == shapes(emulated), f"{arch}: compare's emulated recomputation cuts other blocks"
+
+
+def test_every_blas_call_in_refresnet_goes_through_blas_gemm():
+    # The call records above see only refresnet.blas.gemm: any other product in the
+    # package (matmul, dot, the @ operator, linalg) would escape them. Code tokens
+    # only: docstrings and comments may write "x @ w".
+    import io
+    import tokenize
+
+    banned = {"matmul", "dot", "einsum", "tensordot", "inner", "vdot", "linalg"}
+    root = os.path.join(os.path.dirname(HERE), "refresnet")
+    offenders = []
+    for folder, _, files in os.walk(root):
+        for f in files:
+            if not f.endswith(".py") or (folder == root and f == "blas.py"):
+                continue
+            path = os.path.join(folder, f)
+            with open(path, encoding="utf-8") as fh:
+                tokens = list(tokenize.generate_tokens(io.StringIO(fh.read()).readline))
+            for k, tok in enumerate(tokens):
+                prev = tokens[k - 1] if k else None
+                attr = tok.type == tokenize.NAME and tok.string in banned and prev is not None and prev.string == "."
+                # An infix @ follows an operand; a decorator's @ starts a line.
+                infix = tok.type == tokenize.OP and tok.string in ("@", "@=") and prev is not None and (
+                    prev.type in (tokenize.NAME, tokenize.NUMBER) or prev.string in (")", "]"))
+                if attr or infix:
+                    offenders.append(f"{os.path.relpath(path, root)}:{tok.start[0]}: {tok.line.strip()}")
+    assert not offenders, "BLAS calls outside refresnet/blas.py:\n" + "\n".join(offenders)

@@ -10,6 +10,7 @@ from .batch_norm import batch_norm
 from .conv2d import conv2d
 from .linear import linear
 from .pad import zero_pad2d
+from .residual import add, flatten_nhwc, subsample, zero_channel_shortcut
 from .pool import avg_pool2d, global_avg_pool2d, global_max_pool2d, max_pool2d
 
 __all__ = [
@@ -23,4 +24,8 @@ __all__ = [
     "zero_pad2d",
     "linear",
     "softmax",
+    "add",
+    "subsample",
+    "zero_channel_shortcut",
+    "flatten_nhwc",
 ]

@@ -1,14 +1,58 @@
-"""conv2d: 2-D cross-correlation of NCHW float64 input, im2col + one GEMM per image and group."""
+"""conv2d: 2-D cross-correlation of NCHW float64 input, im2col + a fixed grid of GEMM blocks per image."""
 
 from typing import NamedTuple
 
 import numpy as np
 
+from .. import blas, threads
 from ..kernels import im2col
 from ._common import as_nchw, as_vector, check_positive, conv_out_size, explicit_padding, pair
 
 
-def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
+# The fixed cut of a convolution's GEMMs. One image's product for one group,
+# w (O/groups, K) by the unfolded input (K, OH*OW), is computed as blocks of at
+# most ROW_BLOCK output channels by at most COLUMN_BLOCK output positions, each
+# block one single-threaded BLAS call. The bounds depend on the layer's shape
+# alone - never on the batch, the thread count or the CPU - so every path that
+# computes an image makes the same BLAS calls and gets the same bits. The sizes
+# were chosen for speed on a 2-core Xeon (AVX-512) and EPYC (AVX2) alike: blocks
+# big enough that packing costs little, and enough of them for two or more
+# threads to share a batch-1 layer (benchmarks/RESULTS.md).
+ROW_BLOCK = 64
+COLUMN_BLOCK = 1024
+
+
+class Block(NamedTuple):
+    """One GEMM block: output channels [r0, r1) of group ``group`` at output
+    positions [p0, p1) (flattened oy*OW + ox)."""
+
+    group: int
+    r0: int
+    r1: int
+    p0: int
+    p1: int
+
+
+def _even_cuts(n, most):
+    """Bounds cutting range(n) into ceil(n/most) pieces as equal as integers allow."""
+    pieces = max(1, -(-n // most))
+    return [k * n // pieces for k in range(pieces + 1)]
+
+
+def blocks(g):
+    """The fixed list of Blocks that computes one image of a conv with Geometry ``g``."""
+    og = g.out_channels // g.groups
+    rows = _even_cuts(og, ROW_BLOCK)
+    cols = _even_cuts(g.out_h * g.out_w, COLUMN_BLOCK)
+    return [
+        Block(grp, grp * og + r0, grp * og + r1, p0, p1)
+        for grp in range(g.groups)
+        for r0, r1 in zip(rows, rows[1:])
+        for p0, p1 in zip(cols, cols[1:])
+    ]
+
+
+def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, team=None):
     """y[n, o, oy, ox] = bias[o] + sum_{c, i, j} w[o, c, i, j] * xp[n, g*Cg + c, oy*sh + i*dh, ox*sw + j*dw]
 
     with xp the input zero-padded by ``padding`` and g = o // (out/groups): a
@@ -20,10 +64,13 @@ def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
     (left, right)), "valid", or "same" with TensorFlow's rule (the odd extra pad
     at bottom/right). Output size per axis: floor((H + top + bottom - dh*(kh-1) - 1)/sh) + 1.
 
-    Summation order: for each image and group one GEMM of w (out/groups, Cg*kh*kw)
-    by the unfolded input (Cg*kh*kw, OH*OW), rows ordered (c, i, j). Every image
-    is its own GEMM of the same shape, so an image's result does not depend on
-    the rest of the batch. The bias is added after the sum.
+    Summation order: each image is unfolded (im2col, rows ordered (c, i, j)) and
+    multiplied by w in the fixed ``blocks`` of its shape, each block one
+    single-threaded BLAS GEMM over the whole K = C/groups*kh*kw; the bias is
+    added after the sum. An image's result therefore does not depend on the rest
+    of the batch, on the thread count, or on which thread computes a block.
+    ``team`` (refresnet.executor.Team): threads that share one image's
+    unfolding (by channels) and its blocks.
     """
     x = as_nchw(x)
     w = np.ascontiguousarray(np.asarray(w, dtype=np.float64))
@@ -32,12 +79,32 @@ def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
         bias = as_vector(bias, g.out_channels, "bias")
     out = np.empty((x.shape[0], g.out_channels, g.out_h, g.out_w), dtype=np.float64)
     cols = None if g.pointwise else np.empty(g.cols_shape, dtype=np.float64)
-    for n in range(x.shape[0]):
-        cols_n = x[n].reshape(g.in_channels, -1) if g.pointwise else unfold(x[n], g, cols)
-        gemm(w, cols_n, g, out[n])
-    if bias is not None:
-        out += bias[None, :, None, None]
+    cut = blocks(g)
+    with threads.single_threaded_blas():
+        if team is None or team.size == 1 or x.shape[0] != 1:
+            for n in range(x.shape[0]):
+                cols_n = operand(x[n], g, cols)
+                for block in cut:
+                    gemm_block(w, cols_n, g, out[n], block, bias)
+            return out
+        if g.pointwise:
+            cols_n = operand(x[0], g)
+        else:
+            # im2col only copies, so any channel split unfolds the same matrix.
+            pieces = max(1, min(g.in_channels, team.size))
+            c = [k * g.in_channels // pieces for k in range(pieces + 1)]
+            team.map(lambda i: unfold(x[0], g, cols, c[i], c[i + 1]), pieces)
+            cols_n = cols
+        team.map(lambda i: gemm_block(w, cols_n, g, out[0], cut[i], bias), len(cut))
     return out
+
+
+def operand(image, g, cols=None, c0=0, c1=None):
+    """The GEMM's right operand for one (C, H, W) image: the image itself for a
+    pointwise conv, else its channels [c0, c1) unfolded into ``cols``."""
+    if g.pointwise:
+        return image.reshape(g.in_channels, -1)
+    return unfold(image, g, cols, c0, c1)
 
 
 class Geometry(NamedTuple):
@@ -103,25 +170,15 @@ def unfold(image, g, cols, c0=0, c1=None):
     return cols
 
 
-def gemm(w, cols_n, g, out_n, rows=None, positions=None):
-    """One image's output channels ``rows`` = (o0, o1) at output positions
-    ``positions`` = (p0, p1) (flattened oy*OW + ox; both default to all): for each
-    group, the GEMM of its rows of w by its block of ``cols_n``, written into
-    ``out_n`` (O, OH, OW).
-
-    A block of output rows or columns is its own smaller GEMM with the same K:
-    OpenBLAS sums each output element over K in an order that does not depend on
-    how many rows or columns are computed together, as long as a block starts on
-    a whole tile (refresnet/lanes.py aligns them; tests/test_determinism.py checks
-    the bits), so splitting leaves every bit unchanged."""
-    O = g.out_channels
-    o0, o1 = rows or (0, O)
-    p0, p1 = positions or (0, g.out_h * g.out_w)
-    Og = O // g.groups
+def gemm_block(w, cols_n, g, out_n, block, bias=None):
+    """Compute one Block of one image: out_n[r0:r1, p0:p1] (as (O, OH*OW)) =
+    w[r0:r1] (as (O, K)) @ the group's rows of cols_n, columns [p0, p1), by one
+    BLAS call; then + bias[r0:r1]."""
     K = cols_n.shape[0] // g.groups
-    w2 = w.reshape(O, -1)
-    out2 = out_n.reshape(O, -1)
-    for grp in range(g.groups):
-        lo, hi = max(o0, grp * Og), min(o1, (grp + 1) * Og)
-        if lo < hi:
-            np.matmul(w2[lo:hi], cols_n[grp * K : (grp + 1) * K, p0:p1], out=out2[lo:hi, p0:p1])
+    grp, r0, r1, p0, p1 = block
+    out2 = out_n.reshape(g.out_channels, -1)
+    dst = out2[r0:r1, p0:p1]
+    blas.gemm(w.reshape(g.out_channels, -1)[r0:r1], cols_n[grp * K : (grp + 1) * K, p0:p1], dst)
+    if bias is not None:
+        dst += bias[r0:r1, None]
+    return dst
