@@ -49,6 +49,7 @@ class Node(NamedTuple):
     inputs: tuple
     kwargs: dict
     inplace: bool = False  # plan steps only: write the output into the first input
+    fused: tuple = ()  # plan steps only: the names of the nodes this step computes
 
 
 class NodeError(Exception):
@@ -80,8 +81,9 @@ def evaluate(node, args, precision=None, team=None):
 
 def plan(nodes, output):
     """The fast plan for a plain call: (steps, output name). Same arithmetic,
-    less memory traffic: alias nodes are dropped; an op that ``fuses_relu`` and
-    the ReLU that alone reads it become one step (relu=True); an op that
+    less memory traffic: alias nodes are dropped; a conv and the batch norm that
+    alone reads it become one step (``fuses_batch_norm``), and so do an op that
+    ``fuses_relu`` and the ReLU that alone reads it (relu=True); an op that
     ``writes_out`` writes into an input that nothing else reads. Each fused step
     performs the same IEEE operations in the same order as the nodes it
     replaces, so the results are bitwise the trace's (tests/test_model.py)."""
@@ -101,25 +103,34 @@ def plan(nodes, output):
         # An array the plan may overwrite: produced by a step, read by one step only.
         return name != "input" and consumers[name] == 1
 
+    def sole_reader(node, nxt, op):
+        return nxt is not None and nxt.op == op and nxt.inputs == (node.name,) and consumers[node.name] == 1
+
     steps = []
     i = 0
     while i < len(real):
         node = real[i]
         entry = registry.get(node.op)
-        nxt = real[i + 1] if i + 1 < len(real) else None
-        relu_next = (entry.fuses_relu and nxt is not None and nxt.op == "relu" and nxt.inputs == (node.name,)
-                     and consumers[node.name] == 1)
-        name = nxt.name if relu_next else node.name
-        kwargs = dict(node.kwargs, relu=True) if relu_next else node.kwargs
+        fused, kwargs = [node], node.kwargs
+        if entry.fuses_batch_norm and sole_reader(node, real[i + 1] if i + 1 < len(real) else None, "batch_norm"):
+            bn = real[i + 1]
+            fused.append(bn)
+            kwargs = dict(kwargs, batch_norm={k: bn.kwargs[k] for k in ("mean", "var", "gamma", "beta", "eps")})
+        last = fused[-1]
+        nxt = real[i + len(fused)] if i + len(fused) < len(real) else None
+        if entry.fuses_relu and sole_reader(last, nxt, "relu"):
+            fused.append(nxt)
+            kwargs = dict(kwargs, relu=True)
+        name = fused[-1].name
         inputs, inplace = node.inputs, False
         if entry.writes_out:
             if len(inputs) == 2 and not owned(inputs[0]) and owned(inputs[1]):
                 inputs = inputs[::-1]  # the add: IEEE addition commutes exactly
             inplace = owned(inputs[0])
-        steps.append(Node(name, node.op, inputs, kwargs, inplace))
-        if name != node.name and node.name == output:
+        steps.append(Node(name, node.op, inputs, kwargs, inplace, tuple(f.name for f in fused)))
+        if any(f.name == output for f in fused):
             output = name
-        i += 2 if relu_next else 1
+        i += len(fused)
     return steps, output
 
 
@@ -296,7 +307,8 @@ class Program:
             try:
                 y = evaluate(step, args, precision, team)
             except ValueError as err:
-                raise NodeError(step.name, err) from None
+                # A fused step fails on its inputs, i.e. in its first node.
+                raise NodeError(step.fused[0] if step.fused else step.name, err) from None
             env[step.name] = y
             if keep is ALL or (keep is not None and step.name in keep):
                 kept[step.name] = y

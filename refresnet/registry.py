@@ -16,7 +16,9 @@ precision and BN calibration:
 - ``writes_out``: the output has the first input's shape and the function
   takes ``out=`` (it may be that input: the call runs it in place);
 - ``fuses_relu``: a ReLU that alone reads its output can run in the same pass
-  (the function takes ``relu=True``; the values are those of the two ops).
+  (the function takes ``relu=True``; the values are those of the two ops);
+- ``fuses_batch_norm``: likewise a batch norm (and its ReLU) that alone reads
+  its output (the function takes ``batch_norm={mean, var, gamma, beta, eps}``).
 
 Adding an op is one ``register`` call here: a function in refresnet.ops for
 float64, and its emulation (``emulate.exact`` where the op does no arithmetic).
@@ -35,16 +37,18 @@ class Op(NamedTuple):
     writes_out: bool = False
     fuses_relu: bool = False
     per_channel: tuple = ()
+    fuses_batch_norm: bool = False
 
 
 OPS = {}
 
 
-def register(name, float64, emulated, *, channelwise=False, writes_out=False, fuses_relu=False, per_channel=()):
+def register(name, float64, emulated, *, channelwise=False, writes_out=False, fuses_relu=False, per_channel=(),
+             fuses_batch_norm=False):
     """Add the op ``name``; returns its entry. A name is registered once."""
     if name in OPS:
         raise ValueError(f"op {name!r} is already registered")
-    OPS[name] = Op(name, float64, emulated, channelwise, writes_out, fuses_relu, tuple(per_channel))
+    OPS[name] = Op(name, float64, emulated, channelwise, writes_out, fuses_relu, tuple(per_channel), fuses_batch_norm)
     return OPS[name]
 
 
@@ -62,7 +66,7 @@ def _alias(x):
 
 # A second name for an existing output (torchvision's containers: layer1.0, layer1).
 register("alias", _alias, emulate.exact(_alias), channelwise=True)
-register("conv2d", ops.conv2d, emulate.conv2d)
+register("conv2d", ops.conv2d, emulate.conv2d, fuses_relu=True, fuses_batch_norm=True)
 register("batch_norm", ops.batch_norm, emulate.batch_norm, channelwise=True, writes_out=True, fuses_relu=True,
          per_channel=("mean", "var", "gamma", "beta"))
 register("relu", ops.relu, emulate.exact(ops.relu), channelwise=True, writes_out=True)

@@ -4,7 +4,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import blas, threads
+from .. import blas, kernels, threads
 from ..kernels import im2col
 from ._common import as_nchw, as_vector, check_positive, conv_out_size, explicit_padding, pair
 
@@ -52,7 +52,7 @@ def blocks(g):
     ]
 
 
-def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, team=None):
+def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, team=None, batch_norm=None, relu=False):
     """y[n, o, oy, ox] = bias[o] + sum_{c, i, j} w[o, c, i, j] * xp[n, g*Cg + c, oy*sh + i*dh, ox*sw + j*dw]
 
     with xp the input zero-padded by ``padding`` and g = o // (out/groups): a
@@ -71,6 +71,12 @@ def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, team=None
     of the batch, on the thread count, or on which thread computes a block.
     ``team`` (refresnet.executor.Team): threads that share one image's
     unfolding (by channels) and its blocks.
+
+    ``batch_norm`` (a dict of refresnet.ops.batch_norm's mean, var, gamma, beta,
+    eps) and ``relu``: the BN (and ReLU) that follow, applied to each block
+    right after its GEMM while it is in cache (the executor's fused plan). Each
+    output element goes through the same operations as conv2d then batch_norm,
+    so the values are identical.
     """
     x = as_nchw(x)
     w = np.ascontiguousarray(np.asarray(w, dtype=np.float64))
@@ -80,12 +86,13 @@ def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, team=None
     out = np.empty((x.shape[0], g.out_channels, g.out_h, g.out_w), dtype=np.float64)
     cols = None if g.pointwise else np.empty(g.cols_shape, dtype=np.float64)
     cut = blocks(g)
+    bn = None if batch_norm is None else _bn_args(batch_norm, g.out_channels, relu)
     with threads.single_threaded_blas():
         if team is None or team.size == 1 or x.shape[0] != 1:
             for n in range(x.shape[0]):
                 cols_n = operand(x[n], g, cols)
                 for block in cut:
-                    gemm_block(w, cols_n, g, out[n], block, bias)
+                    gemm_block(w, cols_n, g, out[n], block, bias, bn)
             return out
         if g.pointwise:
             cols_n = operand(x[0], g)
@@ -95,7 +102,7 @@ def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, team=None
             c = [k * g.in_channels // pieces for k in range(pieces + 1)]
             team.map(lambda i: unfold(x[0], g, cols, c[i], c[i + 1]), pieces)
             cols_n = cols
-        team.map(lambda i: gemm_block(w, cols_n, g, out[0], cut[i], bias), len(cut))
+        team.map(lambda i: gemm_block(w, cols_n, g, out[0], cut[i], bias, bn), len(cut))
     return out
 
 
@@ -170,10 +177,18 @@ def unfold(image, g, cols, c0=0, c1=None):
     return cols
 
 
-def gemm_block(w, cols_n, g, out_n, block, bias=None):
+def _bn_args(bn, channels, relu):
+    eps = float(bn["eps"])
+    if not eps >= 0.0:
+        raise ValueError(f"eps: expected a non-negative number, got {eps!r}")
+    return tuple(as_vector(bn[k], channels, k) for k in ("mean", "var", "gamma", "beta")) + (eps, bool(relu))
+
+
+def gemm_block(w, cols_n, g, out_n, block, bias=None, bn=None):
     """Compute one Block of one image: out_n[r0:r1, p0:p1] (as (O, OH*OW)) =
     w[r0:r1] (as (O, K)) @ the group's rows of cols_n, columns [p0, p1), by one
-    BLAS call; then + bias[r0:r1]."""
+    BLAS call; then + bias[r0:r1]; then, with ``bn`` = (mean, var, gamma, beta,
+    eps, relu), batch norm's kernel on the block's channels."""
     K = cols_n.shape[0] // g.groups
     grp, r0, r1, p0, p1 = block
     out2 = out_n.reshape(g.out_channels, -1)
@@ -181,4 +196,7 @@ def gemm_block(w, cols_n, g, out_n, block, bias=None):
     blas.gemm(w.reshape(g.out_channels, -1)[r0:r1], cols_n[grp * K : (grp + 1) * K, p0:p1], dst)
     if bias is not None:
         dst += bias[r0:r1, None]
+    if bn is not None:
+        mean, var, gamma, beta, eps, relu = bn
+        kernels.batch_norm(dst[None], mean[r0:r1], var[r0:r1], gamma[r0:r1], beta[r0:r1], eps, relu, dst[None])
     return dst
