@@ -155,7 +155,7 @@ def load_model(spec, arch=None):
     from .model import Model
 
     weights, row, label, fmt, synthetic = read_weight_dict(spec, arch)
-    return Model(row, weights, path=label, source=fmt), synthetic
+    return Model(row, weights, path=label, source=fmt, consume=True), synthetic
 
 
 # ------------------------------------------------------------------ images

@@ -41,8 +41,7 @@ Per op, with "storage format" = float32 for float32/tf32, else the format itself
 import numpy as np
 
 from . import kernels, ops, threads
-from .ops.conv2d import blocks, gemm_block, geometry
-from .ops.conv2d import operand as operand_of
+from .ops.conv2d import Block, gemm_block, geometry, panel_buffer, panel_operand, panels, row_blocks
 
 PRECISIONS = ("float32", "tf32", "bfloat16", "float16")
 
@@ -131,7 +130,7 @@ def conv2d(args, kw, precision):
                  kw.get("groups", 1))
     w32 = np.ascontiguousarray(w.astype(np.float32))
     out = np.empty((x.shape[0], g.out_channels, g.out_h, g.out_w), dtype=np.float32)
-    cols = None if g.pointwise else np.empty(g.cols_shape, dtype=np.float64)
+    buf = panel_buffer(g)
     x = np.ascontiguousarray(x)
     bias = kw.get("bias")
     bias32 = None if bias is None else round_to(bias, storage).astype(np.float32)
@@ -139,10 +138,12 @@ def conv2d(args, kw, precision):
         for n in range(x.shape[0]):
             # im2col only copies (exact), so unfolding in float64 then casting is the
             # same as unfolding float32 data. The float32 GEMM is cut into the same
-            # fixed blocks as the float64 one, so its bits too are the image's own.
-            cols_n = np.ascontiguousarray(operand_of(x[n], g, cols).astype(np.float32))
-            for block in blocks(g):
-                gemm_block(w32, cols_n, g, out[n], block, bias32)
+            # fixed panels and row blocks as the float64 one, so its bits too are
+            # the image's own.
+            for p0, p1 in panels(g):
+                operand = np.ascontiguousarray(panel_operand(x[n], g, p0, p1, buf).astype(np.float32))
+                for grp, r0, r1 in row_blocks(g):
+                    gemm_block(w32, operand, g, out[n], Block(grp, r0, r1, p0, p1), bias32)
     return round_to(out, storage)
 
 

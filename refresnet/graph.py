@@ -206,12 +206,12 @@ def _emit_block(e, arch, names, x, cin, width, cout, stride, project):
     return named("out", e.node(names["out"], "relu", (s,))), cout
 
 
-def build_graph(arch, weights, include_top=None, pooling=None, path=None):
+def build_graph(arch, weights, include_top=None, pooling=None, path=None, consume=False):
     """The node list of `arch` (a row of archs.ARCHS) with its tensors taken from
     `weights` (a dict in the row's naming). include_top None means: if the weights
     have a classifier. Returns (nodes, info) with info = dict(include_top,
     pooling, num_classes, output)."""
-    p = Params(weights, arch.naming, path)
+    p = Params(weights, arch.naming, path, consume=consume)
     return _build_with(arch, p, include_top, pooling)
 
 

@@ -81,4 +81,4 @@ def load(path, arch=None, include_top=None, pooling=None):
     path = os.fspath(path)
     weights, fmt, info = read_weights(path)
     row = get_arch(arch) if arch is not None else detect_arch(weights, path)
-    return Model(row, weights, include_top=include_top, pooling=pooling, path=path, source=fmt)
+    return Model(row, weights, include_top=include_top, pooling=pooling, path=path, source=fmt, consume=True)

@@ -20,11 +20,14 @@ class Model:
     same bits for an image alone or in any batch, on any number of threads.
     """
 
-    def __init__(self, arch, weights, include_top=None, pooling=None, path=None, source=None):
+    def __init__(self, arch, weights, include_top=None, pooling=None, path=None, source=None, consume=False):
         self.arch = get_arch(arch)
         self.path = path
         self.source = source  # e.g. "torch zip", "keras .weights.h5"
-        nodes, info = build_graph(self.arch, weights, include_top=include_top, pooling=pooling, path=path)
+        # consume: ``weights`` is the loader's own dict; its tensors are taken out
+        # of it while the graph is built (refresnet/params.py).
+        nodes, info = build_graph(self.arch, weights, include_top=include_top, pooling=pooling, path=path,
+                                  consume=consume)
         self.include_top = info["include_top"]
         self.pooling = info["pooling"]
         self.num_classes = info["num_classes"]

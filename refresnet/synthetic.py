@@ -15,6 +15,8 @@ from .params import Params
 class _SyntheticParams(Params):
     """Params that create each requested tensor (in the file's layout) from a seed."""
 
+    copy = False  # the generated arrays are the model's own
+
     def __init__(self, naming, seed, num_classes):
         super().__init__({}, naming)
         self.seed = seed

@@ -18,7 +18,7 @@ from ._common import as_nchw, as_vector, check_positive, conv_out_size, explicit
 # were chosen for speed on a 2-core Xeon (AVX-512) and EPYC (AVX2) alike: blocks
 # big enough that packing costs little, and enough of them for two or more
 # threads to share a batch-1 layer (benchmarks/RESULTS.md).
-ROW_BLOCK = 64
+ROW_BLOCK = 128
 COLUMN_BLOCK = 1024
 
 
@@ -39,17 +39,24 @@ def _even_cuts(n, most):
     return [k * n // pieces for k in range(pieces + 1)]
 
 
-def blocks(g):
-    """The fixed list of Blocks that computes one image of a conv with Geometry ``g``."""
+def panels(g):
+    """The fixed column panels [(p0, p1), ...] of one image's GEMMs: its output
+    positions cut into pieces of at most COLUMN_BLOCK."""
+    cuts = _even_cuts(g.out_h * g.out_w, COLUMN_BLOCK)
+    return list(zip(cuts, cuts[1:]))
+
+
+def row_blocks(g):
+    """The fixed row blocks [(group, r0, r1), ...]: each group's output channels
+    cut into pieces of at most ROW_BLOCK."""
     og = g.out_channels // g.groups
     rows = _even_cuts(og, ROW_BLOCK)
-    cols = _even_cuts(g.out_h * g.out_w, COLUMN_BLOCK)
-    return [
-        Block(grp, grp * og + r0, grp * og + r1, p0, p1)
-        for grp in range(g.groups)
-        for r0, r1 in zip(rows, rows[1:])
-        for p0, p1 in zip(cols, cols[1:])
-    ]
+    return [(grp, grp * og + r0, grp * og + r1) for grp in range(g.groups) for r0, r1 in zip(rows, rows[1:])]
+
+
+def blocks(g):
+    """The fixed list of Blocks that computes one image of a conv with Geometry ``g``, panel by panel."""
+    return [Block(grp, r0, r1, p0, p1) for p0, p1 in panels(g) for grp, r0, r1 in row_blocks(g)]
 
 
 def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, team=None, batch_norm=None, relu=False):
@@ -64,13 +71,15 @@ def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, team=None
     (left, right)), "valid", or "same" with TensorFlow's rule (the odd extra pad
     at bottom/right). Output size per axis: floor((H + top + bottom - dh*(kh-1) - 1)/sh) + 1.
 
-    Summation order: each image is unfolded (im2col, rows ordered (c, i, j)) and
-    multiplied by w in the fixed ``blocks`` of its shape, each block one
-    single-threaded BLAS GEMM over the whole K = C/groups*kh*kw; the bias is
-    added after the sum. An image's result therefore does not depend on the rest
-    of the batch, on the thread count, or on which thread computes a block.
-    ``team`` (refresnet.executor.Team): threads that share one image's
-    unfolding (by channels) and its blocks.
+    Summation order: each image's output positions are cut into the fixed
+    ``panels`` of its shape; each panel's positions are unfolded (im2col, rows
+    ordered (c, i, j)) into a matrix of their own and multiplied by w in the
+    fixed ``row_blocks``, each block one single-threaded BLAS GEMM over the whole
+    K = C/groups*kh*kw; the bias is added after the sum. An image's result
+    therefore does not depend on the rest of the batch, on the thread count, or
+    on which thread computes a block. ``team`` (refresnet.executor.Team):
+    threads that share one image's panels (or, for a single panel, its
+    unfolding by channels and its row blocks).
 
     ``batch_norm`` (a dict of refresnet.ops.batch_norm's mean, var, gamma, beta,
     eps) and ``relu``: the BN (and ReLU) that follow, applied to each block
@@ -84,34 +93,60 @@ def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, team=None
     if bias is not None:
         bias = as_vector(bias, g.out_channels, "bias")
     out = np.empty((x.shape[0], g.out_channels, g.out_h, g.out_w), dtype=np.float64)
-    cols = None if g.pointwise else np.empty(g.cols_shape, dtype=np.float64)
-    cut = blocks(g)
     bn = None if batch_norm is None else _bn_args(batch_norm, g.out_channels, relu)
+    cut = panels(g)
     with threads.single_threaded_blas():
         if team is None or team.size == 1 or x.shape[0] != 1:
+            buf = panel_buffer(g)
             for n in range(x.shape[0]):
-                cols_n = operand(x[n], g, cols)
-                for block in cut:
-                    gemm_block(w, cols_n, g, out[n], block, bias, bn)
+                for p0, p1 in cut:
+                    compute_panel(x[n], w, g, out[n], p0, p1, bias, bn, buf)
+            return out
+        if len(cut) > 1:
+            team.map(lambda i: compute_panel(x[0], w, g, out[0], *cut[i], bias, bn), len(cut))
             return out
         if g.pointwise:
-            cols_n = operand(x[0], g)
+            operand = panel_operand(x[0], g, *cut[0])
         else:
-            # im2col only copies, so any channel split unfolds the same matrix.
+            # One panel: the team unfolds it by channels (im2col only copies, so
+            # any split gives the same matrix), then shares its row blocks.
+            rows, positions = g.in_channels * g.kh * g.kw, g.out_h * g.out_w
+            operand = panel_buffer(g)[: rows * positions].reshape(rows, positions)
             pieces = max(1, min(g.in_channels, team.size))
             c = [k * g.in_channels // pieces for k in range(pieces + 1)]
-            team.map(lambda i: unfold(x[0], g, cols, c[i], c[i + 1]), pieces)
-            cols_n = cols
-        team.map(lambda i: gemm_block(w, cols_n, g, out[0], cut[i], bias, bn), len(cut))
+            team.map(lambda i: unfold(x[0], g, operand, c[i], c[i + 1]), pieces)
+        rows = row_blocks(g)
+        team.map(lambda i: gemm_block(w, operand, g, out[0], Block(*rows[i], *cut[0]), bias, bn), len(rows))
     return out
 
 
-def operand(image, g, cols=None, c0=0, c1=None):
-    """The GEMM's right operand for one (C, H, W) image: the image itself for a
-    pointwise conv, else its channels [c0, c1) unfolded into ``cols``."""
+def panel_buffer(g):
+    """Room for the unfolded matrix of any one panel of ``g`` (None for a pointwise conv)."""
     if g.pointwise:
-        return image.reshape(g.in_channels, -1)
-    return unfold(image, g, cols, c0, c1)
+        return None
+    return np.empty(g.in_channels * g.kh * g.kw * max(p1 - p0 for p0, p1 in panels(g)), dtype=np.float64)
+
+
+def panel_operand(image, g, p0, p1, buf=None):
+    """The right operand of panel [p0, p1) of one (C, H, W) image: the image's
+    own columns for a pointwise conv, else those positions unfolded into a
+    C-contiguous (C*kh*kw, p1 - p0) matrix at the start of ``buf``. Its strides
+    depend on the panel alone, whichever buffer it lands in."""
+    if g.pointwise:
+        return image.reshape(g.in_channels, -1)[:, p0:p1]
+    rows = g.in_channels * g.kh * g.kw
+    if buf is None:
+        buf = panel_buffer(g)
+    cols = buf[: rows * (p1 - p0)].reshape(rows, p1 - p0)
+    im2col(image, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.top, g.left, g.out_h, g.out_w, p0, p1, cols)
+    return cols
+
+
+def compute_panel(image, w, g, out_n, p0, p1, bias=None, bn=None, buf=None):
+    """Panel [p0, p1) of one image: unfold its positions, then its row blocks."""
+    operand = panel_operand(image, g, p0, p1, buf)
+    for grp, r0, r1 in row_blocks(g):
+        gemm_block(w, operand, g, out_n, Block(grp, r0, r1, p0, p1), bias, bn)
 
 
 class Geometry(NamedTuple):
@@ -165,16 +200,16 @@ def geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1):
     return Geometry(kh, kw, sh, sw, dh, dw, t, l, OH, OW, int(groups), C, O, pointwise)
 
 
-def unfold(image, g, cols, c0=0, c1=None):
-    """im2col of channels [c0, c1) of one (C, H, W) image into their rows of
-    ``cols`` (C*kh*kw, OH*OW); returns ``cols``. Each channel's rows depend on
-    that channel alone, so unfolding channel ranges separately gives the same
-    matrix as unfolding the whole image."""
+def unfold(image, g, operand, c0=0, c1=None):
+    """im2col of channels [c0, c1) of one (C, H, W) image into their rows of a
+    single panel's operand (C*kh*kw, OH*OW), as panel_operand lays it out. Each
+    channel's rows depend on that channel alone, so unfolding channel ranges
+    separately gives the same matrix as unfolding the whole image."""
     c1 = image.shape[0] if c1 is None else c1
     rows = g.kh * g.kw
-    im2col(image[c0:c1], g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.top, g.left, g.out_h, g.out_w,
-           cols[c0 * rows : c1 * rows])
-    return cols
+    im2col(image[c0:c1], g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.top, g.left, g.out_h, g.out_w, 0,
+           g.out_h * g.out_w, operand[c0 * rows : c1 * rows])
+    return operand
 
 
 def _bn_args(bn, channels, relu):
@@ -184,16 +219,16 @@ def _bn_args(bn, channels, relu):
     return tuple(as_vector(bn[k], channels, k) for k in ("mean", "var", "gamma", "beta")) + (eps, bool(relu))
 
 
-def gemm_block(w, cols_n, g, out_n, block, bias=None, bn=None):
+def gemm_block(w, operand, g, out_n, block, bias=None, bn=None):
     """Compute one Block of one image: out_n[r0:r1, p0:p1] (as (O, OH*OW)) =
-    w[r0:r1] (as (O, K)) @ the group's rows of cols_n, columns [p0, p1), by one
+    w[r0:r1] (as (O, K)) @ the group's rows of its panel's ``operand``, by one
     BLAS call; then + bias[r0:r1]; then, with ``bn`` = (mean, var, gamma, beta,
     eps, relu), batch norm's kernel on the block's channels."""
-    K = cols_n.shape[0] // g.groups
+    K = operand.shape[0] // g.groups
     grp, r0, r1, p0, p1 = block
     out2 = out_n.reshape(g.out_channels, -1)
     dst = out2[r0:r1, p0:p1]
-    blas.gemm(w.reshape(g.out_channels, -1)[r0:r1], cols_n[grp * K : (grp + 1) * K, p0:p1], dst)
+    blas.gemm(w.reshape(g.out_channels, -1)[r0:r1], operand[grp * K : (grp + 1) * K], dst)
     if bias is not None:
         dst += bias[r0:r1, None]
     if bn is not None:
