@@ -71,6 +71,37 @@ def network_flops(model, x):
     return flops
 
 
+def gemm_products(model, x):
+    """Random operands of the shapes of one image's per-layer conv GEMMs (one
+    product per layer and group: what a plain im2col implementation computes)."""
+    from refresnet.ops.conv2d import geometry
+
+    trace = model.trace(x[:1])
+    rng = np.random.default_rng(0)
+    products = []
+    for node in model.nodes:
+        if node.op != "conv2d":
+            continue
+        src = x[:1] if node.inputs[0] == "input" else trace[node.inputs[0]]
+        if model.arch.layout == "NHWC" and src.ndim == 4:
+            src = src.transpose(0, 3, 1, 2)
+        kw = node.kwargs
+        g = geometry(src.shape, kw["w"].shape, kw.get("stride", 1), kw.get("padding", 0), 1, kw.get("groups", 1))
+        k = g.in_channels // g.groups * g.kh * g.kw
+        for _ in range(g.groups):
+            products.append((rng.random((g.out_channels // g.groups, k)), rng.random((k, g.out_h * g.out_w))))
+    return products
+
+
+def gemm_floor(products):
+    """One image's time for the per-layer products alone, one np.matmul each on
+    NumPy's BLAS with its default threads: the floor of any im2col ResNet."""
+    def run():
+        for a, b in products:
+            np.matmul(a, b)
+    return run
+
+
 def gemm_rate(repeats):
     """NumPy's float64 GEMM rate on a ResNet-sized product (512 x 4608 by 4608 x 784, all threads)."""
     a = np.random.default_rng(0).random((512, 4608))
@@ -99,6 +130,23 @@ def hwm():
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
 which, arch, batch, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+if which == "refresnet-pth":
+    # A real torch file: load it and run one batch, nothing else in the process.
+    import refresnet
+    base = hwm()
+    t = time.perf_counter()
+    refresnet.load(sys.argv[5])(np.random.default_rng(0).normal(size=(batch, 3, size, size)))
+    print(json.dumps({"peak_mb": hwm() / 1024, "before_mb": base / 1024, "seconds": time.perf_counter() - t}))
+    sys.exit(0)
+if which == "cli-synthetic":
+    # The README's main job: predict with synthetic:ARCH weights.
+    import contextlib, io, refresnet.cli
+    base = hwm()
+    t = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        refresnet.cli.main(["predict", sys.argv[5], "--weights", "synthetic:" + arch])
+    print(json.dumps({"peak_mb": hwm() / 1024, "before_mb": base / 1024, "seconds": time.perf_counter() - t}))
+    sys.exit(0)
 from refresnet.synthetic import synthetic_weights
 w = synthetic_weights(arch, seed=0, calibrate=False)
 x = np.random.default_rng(0).normal(size=(batch, 3, size, size))
@@ -119,8 +167,8 @@ print(json.dumps({"peak_mb": hwm() / 1024,
 """
 
 
-def child(which, arch, batch, size, env=None):
-    out = subprocess.run([sys.executable, "-c", _CHILD, which, arch, str(batch), str(size)],
+def child(which, arch, batch, size, env=None, extra=()):
+    out = subprocess.run([sys.executable, "-c", _CHILD, which, arch, str(batch), str(size), *extra],
                          capture_output=True, text=True, env=env, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -152,6 +200,15 @@ def main(argv=None):
           f"BLAS thread control {'yes' if threads.blas_control() else 'no'}")
     print(f"- python {platform.python_version()}, numpy {np.__version__}, refresnet {refresnet.__version__}")
     try:
+        from threadpoolctl import threadpool_info
+
+        for lib in threadpool_info():
+            if lib.get("user_api") == "blas":
+                print(f"- BLAS: {lib.get('internal_api')} {lib.get('version')}, kernel {lib.get('architecture')}, "
+                      f"{lib.get('num_threads')} threads")
+    except ImportError:
+        print("- BLAS kernel: unknown (pip install threadpoolctl to name it)")
+    try:
         import torch, torchvision  # noqa: E401
         print(f"- torch {torch.__version__}, torchvision {torchvision.__version__}, torch threads {torch.get_num_threads()}")
     except ImportError:
@@ -163,16 +220,17 @@ def main(argv=None):
     archs = ["resnet50"] if args.quick else ["resnet18", "resnet50", "resnet152"]
     print("## ms per image, 224x224")
     print()
-    print("| arch | batch | refresnet f64 | GFLOP/s | % of GEMM rate | torch f64 | refresnet / torch f64 | torch f32 |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| arch | batch | refresnet f64 | GFLOP/s | % of GEMM rate | GEMM-only floor | torch f64 | refresnet / torch f64 | torch f32 |")
+    print("|---|---|---|---|---|---|---|---|---|")
     rng = np.random.default_rng(0)
     for arch in archs:
         weights = synthetic_weights(arch, seed=0)
         model = refresnet.build(arch, weights)
         torch, tm = torch_model(arch, weights)
+        floor = gemm_floor(gemm_products(model, rng.normal(size=(1, 3, 224, 224))))
         for batch in ([1, 8] if args.quick or arch != "resnet50" else [1, 2, 4, 8, 16]):
             x = rng.normal(size=(batch, 3, 224, 224))
-            fns = [lambda: model(x)]
+            fns = [lambda: model(x), floor]
             if torch is not None:
                 xd = torch.from_numpy(x)
                 m64 = copy.deepcopy(tm).double()
@@ -189,11 +247,12 @@ def main(argv=None):
 
                 fns += [run64, run32]
             times = interleaved_medians(fns, r)
-            t_ref = times[0]
+            t_ref, t_floor = times[:2]
             gflops = network_flops(model, x[:1]) * batch / t_ref / 1e9
-            row = [arch, str(batch), f"{1000 * t_ref / batch:.1f}", f"{gflops:.1f}", f"{100 * gflops / rate:.0f}%"]
+            row = [arch, str(batch), f"{1000 * t_ref / batch:.1f}", f"{gflops:.1f}", f"{100 * gflops / rate:.0f}%",
+                   f"{1000 * t_floor:.1f}"]
             if torch is not None:
-                t64, t32 = times[1:]
+                t64, t32 = times[2:]
                 row += [f"{1000 * t64 / batch:.1f}", f"{t_ref / t64:.2f}x", f"{1000 * t32 / batch:.1f}"]
             else:
                 row += ["-", "-", "-"]
@@ -226,6 +285,21 @@ def main(argv=None):
         except subprocess.CalledProcessError:
             tor_s = "-"
         print(f"| {batch} | {ref['peak_mb']:.0f} (after imports and weights {ref['before_mb']:.0f}) | {tor_s} |")
+    print()
+    print("| whole process (MiB, VmHWM) | refresnet |")
+    print("|---|---|")
+    image = os.path.join(os.path.dirname(refresnet.__file__), "data", "chelsea.jpg")
+    cli = child("cli-synthetic", "resnet50", 1, 224, extra=(image,))
+    print(f"| `python -m refresnet predict chelsea.jpg --weights synthetic:resnet50` | {cli['peak_mb']:.0f} |")
+    torch, _ = torch_model("resnet50", {})
+    if torch is not None:
+        import torchvision
+
+        with tempfile.TemporaryDirectory() as tmp:
+            pth = os.path.join(tmp, "resnet50.pth")
+            torch.save(torchvision.models.resnet50(weights=None).state_dict(), pth)
+            real = child("refresnet-pth", "resnet50", 1, 224, extra=(pth,))
+        print(f"| `refresnet.load('resnet50.pth')` (float32 torch file) and one image | {real['peak_mb']:.0f} |")
 
     print()
     print("## First call in a fresh process (resnet50, batch 1, 224x224)")

@@ -28,7 +28,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".
 PROGRESS_MIN_IMAGES = 20
 
 # Official weight files by architecture, preferred first (torchvision's DEFAULT is
-# V2 where one exists). Names and hosts: RESNET_FACTS.md sections 1 and 2.
+# V2 where one exists). Names and hosts: docs/FACTS.md §1 and §2.
 TORCH_HUB_URL = "https://download.pytorch.org/models/"
 KERAS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 OFFICIAL_FILES = {

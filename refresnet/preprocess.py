@@ -116,7 +116,7 @@ PRESETS = {
     ]
 }
 
-# Official torchvision files whose eval transform resizes to 232 (RESNET_FACTS.md 1).
+# Official torchvision files whose eval transform resizes to 232 (docs/FACTS.md §1).
 TORCHVISION_232_FILES = frozenset(
     {
         "resnet50-11ad3fa6.pth",

@@ -1,9 +1,10 @@
 """refresnet is bitwise deterministic: the same image gives the same float64 bits
 across repeated calls, batch compositions and thread counts.
 
-torch's float64 CPU output is not batch-invariant (RESNET_FACTS.md, "Making
-references"); refresnet promises it is, because each output element is summed in a
-fixed order whatever the batch or the threads. Compared on the raw bits
+torch's float64 CPU output is not batch-invariant (docs/FACTS.md §4); refresnet
+promises it is, because every path makes the same floating-point operations for an
+image (refresnet/executor.py): the tests at the end check that invariant itself, on
+the BLAS calls, so that they hold on any CPU. Compared on the raw bits
 (`.view(np.uint64)`), so even -0.0 vs 0.0 or a different NaN would fail.
 """
 

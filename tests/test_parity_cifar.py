@@ -54,7 +54,7 @@ def _weights(fx):
     return synthetic_weights(specs, int(fx["seed"]), stats=stats)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=2)  # cifar_resnet1202 is 150 MB in float64
 def _model(arch):
     return refresnet.build(arch, _weights(_fixture(arch)))
 
@@ -64,7 +64,7 @@ def _input(arch, tag):
     return np.ascontiguousarray(_inputs()[tag][: int(fx[f"{tag}::batch"])])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=1)  # every traced layer of a batch: up to ~2 GB for resnet1202
 def _trace(arch, tag):
     return _model(arch).trace(_input(arch, tag))
 

@@ -1,7 +1,7 @@
 """Readers of every Keras weight-file layout a ResNet's weights come in, with h5py,
 zipfile and json only (no TensorFlow, nothing executed from the file).
 
-Layouts (see RESNET_FACTS.md section 3):
+Layouts (see docs/FACTS.md §3):
 
 ``"h5-weights"``  Keras 2 / tf.keras / Keras 1 ``model.save_weights('x.h5')``
     (tf_keras ``saving/legacy/hdf5_format.py``): root attr ``layer_names`` (split into
@@ -74,7 +74,7 @@ _KERAS1_SUFFIXES = (
 # Keras 3 .weights.h5: which variable index is which, per layer class (keras
 # layers/convolutional/base_conv.py builds kernel then bias; normalization/
 # batch_normalization.py gamma, beta, moving_mean, moving_variance; core/dense.py
-# kernel then bias). Checked with distinct values in RESNET_FACTS.md section 3(b).
+# kernel then bias). Checked with distinct values in docs/FACTS.md §3(b).
 _V3_ROLES = {
     "conv": ("kernel", "bias"),
     "bn": ("gamma", "beta", "moving_mean", "moving_variance"),

@@ -1,6 +1,6 @@
 """Read ``.safetensors`` files with NumPy only, validating the header first.
 
-Layout (huggingface/safetensors; RESNET_FACTS.md section 3(d)): u64 little-endian
+Layout (huggingface/safetensors; docs/FACTS.md §3(d)): u64 little-endian
 header length N, N bytes of UTF-8 JSON mapping each tensor name to
 ``{"dtype", "shape", "data_offsets": [begin, end)}`` (offsets relative to byte 8+N),
 an optional ``"__metadata__"`` str->str map, then the little-endian C-order data.

@@ -1,7 +1,7 @@
 """Read what ``torch.save`` writes, without importing torch and without running anything
 from the file.
 
-Three layouts exist (torch ``serialization.py``; RESNET_FACTS.md section 3(c)):
+Three layouts exist (torch ``serialization.py``; docs/FACTS.md §3(c)):
 
 * **zip** (default since torch 1.6): ``<root>/data.pkl`` plus one raw record
   ``<root>/data/<key>`` per storage and a ``<root>/byteorder`` record.
