@@ -27,7 +27,7 @@ def sniff_format(path):
             try:
                 with zipfile.ZipFile(f) as z:
                     names = z.namelist()
-            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as err:
                 raise LoadError(path, f"damaged or truncated zip archive ({err})") from None
             if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
                 return "torch-zip"

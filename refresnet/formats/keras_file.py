@@ -629,7 +629,8 @@ def _guard(fn, path, *args):
         return fn(*args)
     except LoadError:
         raise
-    except (OSError, KeyError, ValueError, TypeError, RuntimeError, UnicodeDecodeError, zipfile.BadZipFile) as err:
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError, UnicodeDecodeError, zipfile.BadZipFile,
+            NotImplementedError, EOFError) as err:  # zipfile: unknown version/method
         raise LoadError(path, f"damaged or unreadable Keras file ({type(err).__name__}: {err})") from None
 
 
@@ -656,7 +657,7 @@ def _layer_names_of(config):
 def _read_keras_zip(path, fobj, budget):
     try:
         z = zipfile.ZipFile(fobj)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as err:
         raise LoadError(path, f"damaged or truncated zip archive: {err}") from None
     with z:
         infos = {i.filename: i for i in z.infolist()}

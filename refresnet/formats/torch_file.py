@@ -694,7 +694,7 @@ def _check_zip_layout(f, zf, file_size):
 def _read_zip(f, path, file_size, budget):
     try:
         zf = zipfile.ZipFile(f)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as err:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError) as err:
         raise _Bad(f"damaged or truncated zip archive ({err})") from None
     with zf:
         starts = _check_zip_layout(f, zf, file_size)
@@ -1024,7 +1024,9 @@ def _read_torch_file(path):
         raise LoadError(path, "malformed file: it asks for more memory than is available") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
             AttributeError, struct.error, zipfile.BadZipFile, OverflowError, UnicodeDecodeError,
-            OSError, tarfile.TarError) as err:
+            OSError, tarfile.TarError, NotImplementedError, RuntimeError) as err:
+        # zipfile raises NotImplementedError for unknown versions/methods and
+        # RuntimeError for encrypted records.
         raise LoadError(path, f"malformed or truncated file ({type(err).__name__}: {_short(str(err), 300)})") from None
 
 
