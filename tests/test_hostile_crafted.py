@@ -462,3 +462,24 @@ def test_predict_dir_goes_on_past_a_fifo_and_crafted_images(tmp_path):
     for n in ("evil.jpg", "vector.eps.png", "texture.dds.jpg"):
         assert sum(n in line for line in errors) == 1, p.stderr
     assert "Traceback" not in p.stderr
+
+
+# =============================================================================== the last guard
+def test_last_guard_turns_a_bug_into_a_load_error_but_lets_ctrl_c_through(tmp_path):
+    from refresnet.errors import LoadError
+    from refresnet.formats import guarded
+
+    def buggy():
+        raise AttributeError("'NoneType' object has no attribute 'shape'")
+
+    with pytest.raises(LoadError, match=r"x\.pth: internal error reading this file: AttributeError: .*"
+                                        r"this is a refresnet bug, please report it"):
+        guarded("x.pth", buggy)
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        guarded("x.pth", interrupted)
+    with pytest.raises(LoadError, match="more memory"):
+        guarded("x.pth", lambda: bytearray(2**62))

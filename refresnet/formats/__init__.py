@@ -178,5 +178,7 @@ def guarded(path, fn, *args, **kwargs):
     except RecursionError:
         raise LoadError(path, "malformed file: structures nested too deeply") from None
     except Exception as err:  # noqa: BLE001 -- the point of the guard
-        raise LoadError(path, f"internal error reading this file: {type(err).__name__}: {err} "
+        msg = str(err)
+        msg = msg if len(msg) <= 300 else msg[:297] + "..."
+        raise LoadError(path, f"internal error reading this file: {type(err).__name__}: {msg} "
                               "(this is a refresnet bug, please report it)") from None
