@@ -483,3 +483,33 @@ def test_last_guard_turns_a_bug_into_a_load_error_but_lets_ctrl_c_through(tmp_pa
         guarded("x.pth", interrupted)
     with pytest.raises(LoadError, match="more memory"):
         guarded("x.pth", lambda: bytearray(2**62))
+
+
+def test_real_keras_file_with_its_classifier_bias_over_etc_passwd(tmp_path):
+    """The issue's case on a real layout: a Keras 3 ResNet-20 .weights.h5 (rebuilt from
+    the committed skeleton of a real file) whose classifier bias is external storage
+    over /etc/passwd. h5py hands out the passwd bytes as the bias; refresnet refuses."""
+    import h5py
+
+    from fixtures import keras_skeleton as ks
+    from fixtures.paths import fixture_file
+    from fixtures.synthetic import weights_from_npz
+    from refresnet.errors import LoadError
+    from refresnet.load import load
+
+    if not os.path.isfile("/etc/passwd") or os.path.getsize("/etc/passwd") < 40:
+        pytest.skip("needs a /etc/passwd of at least 40 bytes")
+    regen = "PYTHONPATH=. /work/venv-tf/bin/python tests/fixtures/make_keras_cifar_fixtures.py"
+    skel = ks.load(fixture_file("keras_cifar", "resnet20.k3_weights_h5.skel.json.gz", regen))
+    path = str(tmp_path / "resnet20.weights.h5")
+    ks.materialise(skel, weights_from_npz(fixture_file("keras_cifar", "resnet20_weights.npz", regen)), path)
+    load(path)  # the untouched file loads
+    with h5py.File(path, "a") as f:
+        del f["layers/dense/vars/1"]
+        f["layers/dense/vars"].create_dataset("1", shape=(10,), dtype="<f4", external=[("/etc/passwd", 0, 40)])
+    with h5py.File(path, "r") as f:
+        with open("/etc/passwd", "rb") as fh:
+            assert f["layers/dense/vars/1"][()].tobytes() == fh.read(40)  # naive h5py is fooled
+    with pytest.raises(LoadError) as e:
+        load(path)
+    assert str(e.value).startswith(path) and "/etc/passwd" in str(e.value) and "external" in str(e.value)
