@@ -18,6 +18,14 @@ used. Before unpickling, each pickle's opcode stream is scanned with ``pickletoo
 are refused up front. ``persistent_load`` only records which storage a tensor uses;
 storage bytes are read after the whole pickle has been parsed, and every tensor's
 offset/size/stride is checked against its storage before a byte is copied.
+
+The opcode scan also follows the pickle machine's stack abstractly, so container
+nesting (MAX_PICKLE_DEPTH) and the kinds of dict keys and set members (strings and
+small ints: no hash-collision or recursive-hash crafted keys) are bounded before the C
+unpickler builds anything. Zip entries must be disjoint and carry the same names in
+their local headers as in the central directory; compressed records, and every
+tensor, are charged to the file's size budget (refresnet.formats.Budget) before they
+are inflated or copied; tar members must be regular, non-sparse and inside the file.
 """
 
 import collections
