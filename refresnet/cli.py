@@ -170,7 +170,13 @@ def collect_images(paths):
                 dirs.sort()
                 for f in sorted(files):
                     if f.lower().endswith(IMAGE_EXTENSIONS):
-                        found.append(os.path.join(root, f))
+                        full = os.path.join(root, f)
+                        # A FIFO, device or socket named like an image would hang or
+                        # never end the run: only regular files (symlinks followed).
+                        if not os.path.isfile(full):
+                            problems.append((full, "not a regular file (FIFO, device, socket or broken link); skipped"))
+                            continue
+                        found.append(full)
                         n += 1
             if n == 0:
                 problems.append((p, f"directory holds no image files ({', '.join(IMAGE_EXTENSIONS)})"))
@@ -257,6 +263,10 @@ def run_predict(args):
                 x = _pre.float_stage(_pre.uint8_stage(img, preset), preset)
             except _pre.ImageError as err:
                 _err(str(err))
+                failed = True
+                continue
+            except Exception as err:  # noqa: BLE001 -- one bad image never ends the run
+                _err(f"{path}: cannot use this image ({type(err).__name__}: {str(err)[:200]})")
                 failed = True
                 continue
             if preset.layout != model.arch.layout:

@@ -7,7 +7,7 @@ import zipfile
 from .archs import get_arch
 from .detect import detect_arch
 from .errors import LoadError
-from .formats import require_file
+from .formats import guarded, open_regular
 from .model import Model
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -17,24 +17,23 @@ _ZIP_SIGNATURE = b"PK\x03\x04"
 def sniff_format(path):
     """'torch-zip', 'torch-legacy', 'torch-tar', 'safetensors', 'keras-zip' or 'hdf5',
     from the file's first bytes (never from its name)."""
-    require_file(path)
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         head = f.read(512)
-    if not head:
-        raise LoadError(path, "empty file")
-    if head.startswith(_HDF5_SIGNATURE):
-        return "hdf5"
-    if head.startswith(_ZIP_SIGNATURE):
-        try:
-            with zipfile.ZipFile(path) as z:
-                names = z.namelist()
-        except (zipfile.BadZipFile, OSError, ValueError) as err:
-            raise LoadError(path, f"damaged or truncated zip archive ({err})") from None
-        if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
-            return "torch-zip"
-        if "model.weights.h5" in names:
-            return "keras-zip"
-        raise LoadError(path, "zip archive holding neither a torch data.pkl nor a Keras model.weights.h5")
+        if not head:
+            raise LoadError(path, "empty file")
+        if head.startswith(_HDF5_SIGNATURE):
+            return "hdf5"
+        if head.startswith(_ZIP_SIGNATURE):
+            try:
+                with zipfile.ZipFile(f) as z:
+                    names = z.namelist()
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as err:
+                raise LoadError(path, f"damaged or truncated zip archive ({err})") from None
+            if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+                return "torch-zip"
+            if "model.weights.h5" in names:
+                return "keras-zip"
+            raise LoadError(path, "zip archive holding neither a torch data.pkl nor a Keras model.weights.h5")
     if len(head) >= 262 and head[257:262] == b"ustar":
         return "torch-tar"
     # safetensors before pickle: its little-endian header length can start with 0x80,
@@ -53,7 +52,12 @@ def sniff_format(path):
 
 
 def read_weights(path):
-    """(flat weight dict in the file's own naming, format name, extra info dict)."""
+    """(flat weight dict in the file's own naming, format name, extra info dict).
+    Any failure, even one no check foresaw, is a LoadError naming the file."""
+    return guarded(os.fspath(path), _read_weights, os.fspath(path))
+
+
+def _read_weights(path):
     fmt = sniff_format(path)
     if fmt.startswith("torch"):
         from .formats.torch_file import extract_state_dict, read_torch_file

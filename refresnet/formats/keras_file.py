@@ -24,8 +24,9 @@ Every problem raises :class:`refresnet.errors.LoadError` naming the file and, wh
 there is one, the layer or dataset.
 """
 
+import contextlib
 import io
-import json
+import math
 import os
 import re
 import zipfile
@@ -35,7 +36,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import LoadError
-from . import require_file
+from . import MAX_DIM, Budget, guarded, load_json, open_regular, require_file
 
 FORMATS = ("h5-weights", "h5-model", "weights.h5", "keras")
 
@@ -43,9 +44,23 @@ _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _ZIP_SIGNATURE = b"PK\x03\x04"
 
 # Limits on what we are willing to read from an untrusted file.
-MAX_JSON_BYTES = 64 * 1024 * 1024  # config.json of ResNet152 is ~0.5 MB
-MAX_H5_MEMBER_BYTES = 4 * 1024**3  # a .keras member read into memory
+MAX_JSON_BYTES = 8 * 1024 * 1024  # config.json of ResNet152 is ~0.5 MB
+MAX_H5_MEMBER_BYTES = 4 * 1024**3  # a .keras member read into memory (the budget also applies)
 MAX_SHARDS = 4096
+#: HDF5 objects (groups and datasets) in one file: ResNet-152 has ~1,900.
+MAX_H5_OBJECTS = 100_000
+#: Attributes on one object, and bytes of one attribute (layer_names of ResNet-152 is
+#: ~20 KB, a model_config ~0.5 MB).
+MAX_H5_ATTRS = 256
+MAX_H5_ATTR_BYTES = 16 * 1024 * 1024
+#: HDF5 filters a Keras/h5py file may use: deflate (gzip), shuffle, fletcher32 and
+#: h5py's built-in LZF (H5Zpublic.h filter ids; h5py/_hl/filters.py). Any other filter
+#: would be a plugin libhdf5 loads from disk.
+ALLOWED_H5_FILTERS = {1: "deflate", 2: "shuffle", 3: "fletcher32", 32000: "lzf"}
+#: Run the libhdf5 part of every read in a child process (see _isolated.py). Turning it
+#: off (read_keras_file(..., isolate=False)) keeps every check but not the protection
+#: against libhdf5's own crashes and hangs.
+ISOLATE_HDF5 = True
 
 ROLES = ("kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance")
 
@@ -191,12 +206,118 @@ def _read_array(ds, path, tensor):
 
     if not isinstance(ds, h5py.Dataset):
         raise LoadError(path, f"expected a dataset, found {type(ds).__name__}", tensor=tensor)
-    if ds.dtype.kind not in "fiu":
-        raise LoadError(path, f"dataset of non-numeric dtype {ds.dtype}", tensor=tensor)
+    if ds.dtype.kind != "f" or ds.dtype.itemsize not in (2, 4, 8):
+        raise LoadError(path, f"weights must be float16/32/64, found dtype {ds.dtype}", tensor=tensor)
     try:
         return np.asarray(ds[()])
     except (OSError, ValueError, RuntimeError, TypeError) as err:
         raise LoadError(path, f"cannot read the data (truncated or damaged file?): {err}", tensor=tensor) from None
+
+
+def _distinct(path, names, attr, where):
+    """Keras writes each layer (weight) name once; a list repeating one (12,000 times
+    the same gzip layer) would read the same data over and over."""
+    if len(set(names)) != len(names):
+        dup = next(n for i, n in enumerate(names) if n in names[:i])
+        raise LoadError(path, f"attribute {attr} lists {dup!r} more than once", tensor=where)
+
+
+def _h5_addr(obj):
+    import h5py
+
+    return h5py.h5o.get_info(obj.id).addr
+
+
+def _check_h5_tree(f, path, budget):
+    """Every object of an open HDF5 file checked before any dataset is read.
+
+    Walked from the root through links, without recursion: only hard links (a soft or
+    external link, or a user-defined one, is refused: an external link reads another
+    file); each object reached once (two links to one object, a cycle or a hard-link
+    DAG are refused, so nothing is read twice); groups and datasets only. Each dataset:
+    no external storage (it would read other files' bytes), not virtual (it maps other
+    files), only the filters in ALLOWED_H5_FILTERS, a numeric dtype, dimensions up to
+    MAX_DIM, data actually written (an unwritten dataset reads as its fill value: a
+    4 KB file "holding" gigabytes), and its declared size charged to the budget. Each
+    attribute: bounded in count and stored size.
+    """
+    import h5py
+
+    seen = {_h5_addr(f): "/"}
+    todo = [f]
+    while todo:
+        group = todo.pop()
+        _check_attrs(group, path, budget)
+        for name in group:
+            where = f"{group.name.rstrip('/')}/{name}"
+            link = group.get(name, getlink=True)
+            if isinstance(link, h5py.ExternalLink):
+                raise LoadError(path, f"external link to {link.filename!r}:{link.path}; refresnet never reads "
+                                      "other files", tensor=where)
+            if isinstance(link, h5py.SoftLink):
+                raise LoadError(path, f"soft link to {link.path!r}; Keras writes only hard links", tensor=where)
+            if not isinstance(link, h5py.HardLink):
+                raise LoadError(path, f"link of unsupported type {type(link).__name__}", tensor=where)
+            obj = group[name]
+            addr = _h5_addr(obj)
+            if addr in seen:
+                raise LoadError(path, f"the same HDF5 object is also reached as {seen[addr]} (hard-linked twice, "
+                                      "or a cycle); Keras writes each object once", tensor=where)
+            seen[addr] = where
+            if len(seen) > MAX_H5_OBJECTS:
+                raise LoadError(path, f"more than MAX_H5_OBJECTS={MAX_H5_OBJECTS} HDF5 objects")
+            if isinstance(obj, h5py.Group):
+                todo.append(obj)
+            elif isinstance(obj, h5py.Dataset):
+                _check_dataset(obj, path, where, budget)
+                _check_attrs(obj, path, budget)
+            else:
+                raise LoadError(path, f"HDF5 object of unsupported kind {type(obj).__name__}", tensor=where)
+
+
+def _check_dataset(ds, path, where, budget):
+    import h5py
+
+    dcpl = ds.id.get_create_plist()
+    if dcpl.get_external_count():
+        files = [dcpl.get_external(i)[0] for i in range(min(dcpl.get_external_count(), 3))]
+        raise LoadError(path, f"dataset stored in external file(s) {files}; refresnet never reads other files",
+                        tensor=where)
+    if dcpl.get_layout() == h5py.h5d.VIRTUAL:
+        raise LoadError(path, "virtual dataset (a mapping of other files' data); refused", tensor=where)
+    for i in range(dcpl.get_nfilters()):
+        code = dcpl.get_filter(i)[0]
+        if code not in ALLOWED_H5_FILTERS:
+            raise LoadError(path, f"dataset uses HDF5 filter {code}, not one of "
+                                  f"{', '.join(f'{k} ({v})' for k, v in ALLOWED_H5_FILTERS.items())}", tensor=where)
+    dt = ds.dtype
+    if dt.kind not in "fiub" or dt.itemsize > 8 or dt.fields is not None or dt.subdtype is not None:
+        raise LoadError(path, f"dataset of non-numeric dtype {dt}; weights are numbers", tensor=where)
+    shape = ds.shape or ()
+    if len(shape) > 32 or any(d > MAX_DIM for d in shape):
+        raise LoadError(path, f"dataset of declared shape {shape}", tensor=where)
+    nbytes = math.prod(shape) * dt.itemsize
+    if nbytes and ds.id.get_storage_size() == 0:
+        raise LoadError(path, f"dataset of shape {shape} was never written (it would read as its fill value)",
+                        tensor=where)
+    budget.take(nbytes, tensor=where, what=f"dataset of declared shape {shape} ({dt})")
+
+
+def _check_attrs(obj, path, budget):
+    names = list(obj.attrs)
+    where = obj.name
+    if len(names) > MAX_H5_ATTRS:
+        raise LoadError(path, f"{len(names)} attributes, more than MAX_H5_ATTRS={MAX_H5_ATTRS}", tensor=where)
+    for name in names:
+        aid = obj.attrs.get_id(name)
+        try:
+            size = aid.get_storage_size()
+        except RuntimeError:  # libhdf5 reports an empty attribute's size 0 as an error
+            size = 0
+        if size > MAX_H5_ATTR_BYTES or (aid.shape and math.prod(aid.shape) > MAX_H5_ATTR_BYTES):
+            raise LoadError(path, f"attribute {name!r} of {size:,} bytes (shape {aid.shape}), over "
+                                  f"MAX_H5_ATTR_BYTES={MAX_H5_ATTR_BYTES:,}", tensor=where)
+        budget.take(size, tensor=where, what=f"attribute {name!r}")
 
 
 def _check_layer(path, layer, kind, arrays, places=None):
@@ -252,16 +373,19 @@ def _read_legacy(f, path):
             raise LoadError(path, "'model_weights' is not a group", tensor="model_weights")
         if "model_config" in f.attrs:
             try:
-                model_config = json.loads(_text(f.attrs["model_config"]))
+                text = _text(f.attrs["model_config"])
             except (TypeError, ValueError, UnicodeDecodeError) as err:
                 raise LoadError(path, f"root attribute model_config is not JSON text: {err}",
                                 tensor="model_config") from None
+            model_config = load_json(text.encode("utf-8"), path, "root attribute model_config",
+                                     MAX_JSON_BYTES, tensor="model_config")
     try:
         layer_names = _split_attr(group.attrs, "layer_names")
     except (TypeError, UnicodeDecodeError) as err:
         raise LoadError(path, f"attribute layer_names is not a list of names: {err}", tensor="layer_names") from None
     if layer_names is None:
         raise LoadError(path, "no layer_names attribute: not a Keras legacy weight layout", tensor=group.name)
+    _distinct(path, layer_names, "layer_names", group.name)
     version = None
     for attrs in (group.attrs, f.attrs):
         if "keras_version" in attrs:
@@ -284,6 +408,7 @@ def _read_legacy(f, path):
             raise LoadError(path, f"attribute weight_names is not a list of names: {err}", tensor=layer) from None
         if not wnames:
             continue
+        _distinct(path, wnames, "weight_names", layer)
         arrays = []
         for wname in wnames:
             tensor = f"{layer}/{wname}"
@@ -465,13 +590,22 @@ def _read_v3(layers, path):
 
 
 # --------------------------------------------------------------------------- files
-def _open_h5(source, path, what):
+@contextlib.contextmanager
+def _open_h5(source, path, what, budget):
+    """An h5py.File over ``source`` (a path, opened here as a regular file, or a buffer),
+    its whole tree checked by _check_h5_tree before it is handed out. libhdf5 reads
+    through our file object (h5py's fileobj driver) and never opens a path itself."""
     import h5py
 
-    try:
-        return h5py.File(source, "r")
-    except (OSError, ValueError, RuntimeError) as err:
-        raise LoadError(path, f"{what} is not a readable HDF5 file (truncated or damaged?): {err}") from None
+    with contextlib.ExitStack() as stack:
+        fobj = stack.enter_context(open_regular(source)) if isinstance(source, str) else source
+        try:
+            f = h5py.File(fobj, "r")
+        except (OSError, ValueError, RuntimeError) as err:
+            raise LoadError(path, f"{what} is not a readable HDF5 file (truncated or damaged?): {err}") from None
+        with f:
+            _guard(_check_h5_tree, path, f, path, budget)
+            yield f
 
 
 def _read_h5_any(f, path):
@@ -495,21 +629,35 @@ def _guard(fn, path, *args):
         return fn(*args)
     except LoadError:
         raise
-    except (OSError, KeyError, ValueError, TypeError, RuntimeError, UnicodeDecodeError, zipfile.BadZipFile) as err:
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError, UnicodeDecodeError, zipfile.BadZipFile,
+            NotImplementedError, EOFError) as err:  # zipfile: unknown version/method
         raise LoadError(path, f"damaged or unreadable Keras file ({type(err).__name__}: {err})") from None
 
 
 def _read_json_bytes(data, path, member):
-    try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as err:
-        raise LoadError(path, f"{member} is not JSON: {err}", tensor=member) from None
+    return load_json(data, path, member, MAX_JSON_BYTES, tensor=member)
 
 
-def _read_keras_zip(path):
+def _layer_names_of(config):
+    """config.json's ``config.layers[*].config.name``, or None unless every one is a string."""
+    inner = config.get("config") if isinstance(config, dict) else None
+    layers = inner.get("layers") if isinstance(inner, dict) else None
+    if not isinstance(layers, list):
+        return None
+    names = []
+    for layer in layers:
+        cfg = layer.get("config") if isinstance(layer, dict) else None
+        name = cfg.get("name") if isinstance(cfg, dict) else None
+        if not isinstance(name, str):
+            return None
+        names.append(name)
+    return names
+
+
+def _read_keras_zip(path, fobj, budget):
     try:
-        z = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        z = zipfile.ZipFile(fobj)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as err:
         raise LoadError(path, f"damaged or truncated zip archive: {err}") from None
     with z:
         infos = {i.filename: i for i in z.infolist()}
@@ -520,9 +668,10 @@ def _read_keras_zip(path):
         meta = config = None
         for member in ("metadata.json", "config.json"):
             if member in infos:
+                # Declared sizes are checked before inflating; zipfile stops at them.
                 if infos[member].file_size > MAX_JSON_BYTES:
-                    raise LoadError(path, f"{infos[member].file_size} bytes, over the {MAX_JSON_BYTES} limit",
-                                    tensor=member)
+                    raise LoadError(path, f"{infos[member].file_size:,} bytes, over the {MAX_JSON_BYTES:,}-byte "
+                                          "limit", tensor=member)
                 data = _guard(z.read, path, member)
                 if member == "metadata.json":
                     meta = _read_json_bytes(data, path, member)
@@ -532,29 +681,21 @@ def _read_keras_zip(path):
         if info.file_size > MAX_H5_MEMBER_BYTES:
             raise LoadError(path, f"{info.file_size} bytes, over the {MAX_H5_MEMBER_BYTES} limit",
                             tensor="model.weights.h5")
+        budget.take(info.file_size, tensor="model.weights.h5", what="member")
         blob = _guard(z.read, path, "model.weights.h5")
     version = None
     if isinstance(meta, dict) and isinstance(meta.get("keras_version"), str):
         version = meta["keras_version"]
-    order = None
-    if isinstance(config, dict):
-        layers = (config.get("config") or {}).get("layers") if isinstance(config.get("config"), dict) else None
-        if isinstance(layers, list):
-            names = [l.get("config", {}).get("name") if isinstance(l, dict) else None for l in layers]
-            if all(isinstance(n, str) for n in names):
-                order = names
-    with _open_h5(io.BytesIO(blob), path, "member model.weights.h5") as f:
+    order = _layer_names_of(config)
+    with _open_h5(io.BytesIO(blob), path, "member model.weights.h5", budget) as f:
         if not ("layers" in f):
             raise LoadError(path, "model.weights.h5 has no 'layers' group", tensor="model.weights.h5")
         weights = _guard(lambda: _read_v3(_v3_layers(f, path), path), path)
     return "keras", version, order, weights, config if isinstance(config, dict) else None
 
 
-def _read_sharded(path):
-    if os.path.getsize(path) > MAX_JSON_BYTES:
-        raise LoadError(path, f"index over the {MAX_JSON_BYTES}-byte limit")
-    with open(path, "rb") as fh:
-        index = _read_json_bytes(fh.read(), path, "index")
+def _read_sharded(path, fobj):
+    index = _read_json_bytes(fobj.read(MAX_JSON_BYTES + 1), path, "index")
     wmap = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(wmap, dict):
         raise LoadError(path, "a JSON file that is not a Keras sharded-weights index (no 'weight_map')")
@@ -564,17 +705,20 @@ def _read_sharded(path):
         for name in files if isinstance(files, list) else [files]:
             # Only plain file names next to the index: never follow paths out of it.
             if not isinstance(name, str) or os.path.basename(name) != name or name in ("", ".", ".."):
-                raise LoadError(path, f"shard name {name!r} is not a plain file name", tensor=str(group))
+                raise LoadError(path, f"shard name {str(name)[:100]!r} is not a plain file name", tensor=str(group)[:100])
             shards.setdefault(name, None)
     if len(shards) > MAX_SHARDS:
         raise LoadError(path, f"{len(shards)} shards, over the {MAX_SHARDS} limit")
-    files = {}
-    try:
-        for name in shards:
-            full = os.path.join(folder, name)
-            if not os.path.isfile(full):
-                raise LoadError(path, f"shard file {name} is missing next to the index", tensor=name)
-            files[name] = _open_h5(full, path, f"shard {name}")
+    total = 0
+    for name in shards:
+        full = os.path.join(folder, name)
+        if not os.path.isfile(full):
+            raise LoadError(path, f"shard file {name} is missing next to the index", tensor=name)
+        total += os.path.getsize(full)
+    budget = Budget(path, total)
+    with contextlib.ExitStack() as stack:
+        files = {name: stack.enter_context(_open_h5(os.path.join(folder, name), path, f"shard {name}", budget))
+                 for name in shards}
         # A layer's variables may be spread over shards: merge each layer's vars.
         merged = {}
         for name, f in files.items():
@@ -591,36 +735,60 @@ def _read_sharded(path):
                 raise LoadError(path, "variables missing from every shard", tensor=where)
             layers.append((where, key, lname, items))
         weights = _guard(_read_v3, path, layers, path)
-    finally:
-        for f in files.values():
-            f.close()
     return "weights.h5", None, None, weights, None
 
 
-def read_keras_file(path):
+def read_keras_file(path, isolate=None):
     """Read any Keras ResNet weight file into a :class:`KerasWeights`.
 
     The layout is detected from the bytes (HDF5 signature, zip, JSON index) and the
     HDF5 structure, never from the file name. Raises LoadError on any problem.
+    ``isolate`` (default ISOLATE_HDF5): do the reading in a child process, so that
+    a crash or hang of libhdf5 on a hostile file is a LoadError too.
     """
     path = require_file(path)
+    if not (ISOLATE_HDF5 if isolate is None else isolate):
+        return guarded(path, _read_keras_inprocess, path)
+    from . import _isolated
+
+    meta, arrays = _isolated.run_child(path, __name__, "_child_read")
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(16)
-    except OSError as err:
-        raise LoadError(path, f"cannot read: {err}") from None
-    if not head:
-        raise LoadError(path, "empty file")
-    if head.startswith(_HDF5_SIGNATURE):
-        with _open_h5(path, path, "the file") as f:
-            fmt, version, order, weights, config = _guard(_read_h5_any, path, f, path)
-    elif head.startswith(_ZIP_SIGNATURE):
-        fmt, version, order, weights, config = _read_keras_zip(path)
-    elif head.lstrip()[:1] == b"{":
-        fmt, version, order, weights, config = _read_sharded(path)
-    else:
-        raise LoadError(path, "not a Keras weight file: expected an HDF5 file (.h5, .weights.h5), a .keras zip "
-                              "archive or a .weights.json shard index")
+        weights = {}
+        for name, a in arrays:
+            weights[name] = a
+        order = meta["layer_order"]
+        return KerasWeights(path=path, format=str(meta["format"]), keras_version=meta["keras_version"],
+                            naming=meta["naming"], layer_order=list(order) if order is not None else None,
+                            weights=weights, model_config=meta["model_config"])
+    except (KeyError, TypeError) as err:
+        raise LoadError(path, f"reader child sent a malformed reply ({err})") from None
+
+
+def _child_read(path):
+    """Runs in the reader child: (metadata as JSON-able values, [(name, array)])."""
+    kw = guarded(path, _read_keras_inprocess, path)
+    meta = {"format": kw.format, "keras_version": kw.keras_version, "naming": kw.naming,
+            "layer_order": kw.layer_order, "model_config": kw.model_config}
+    return meta, list(kw.weights.items())
+
+
+def _read_keras_inprocess(path):
+    with open_regular(path) as fh:
+        head = fh.read(16)
+        fh.seek(0)
+        if not head:
+            raise LoadError(path, "empty file")
+        budget = Budget(path, os.fstat(fh.fileno()).st_size)
+        if head.startswith(_HDF5_SIGNATURE):
+            with _open_h5(fh, path, "the file", budget) as f:
+                fmt, version, order, weights, config = _guard(_read_h5_any, path, f, path)
+        elif head.startswith(_ZIP_SIGNATURE):
+            fmt, version, order, weights, config = _read_keras_zip(path, fh, budget)
+        elif head.lstrip()[:1] == b"{":
+            fmt, version, order, weights, config = _read_sharded(path, fh)
+        else:
+            raise LoadError(path, "not a Keras weight file: expected an HDF5 file (.h5, .weights.h5), a .keras zip "
+                                  "archive or a .weights.json shard index")
     if order is not None:
         # model.layers order, roles in build order, whatever order the file listed them in
         rank = {n: i for i, n in enumerate(order)}

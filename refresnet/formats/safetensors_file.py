@@ -22,7 +22,7 @@ import struct
 import numpy as np
 
 from ..errors import LoadError
-from . import require_file
+from . import MAX_DIM, MAX_JSON_DEPTH, guarded, json_depth_ok, open_regular, require_file
 
 #: Largest JSON header accepted, in bytes: the reference's ``MAX_HEADER_SIZE``
 #: (100,000,000). A ResNet-152 header is ~50 KB.
@@ -64,6 +64,11 @@ def _no_duplicates(pairs):
     return out
 
 
+def _short(x, n=80):
+    r = repr(x)
+    return r if len(r) <= n else r[: n - 3] + "..."
+
+
 def _is_int(x):
     return type(x) is int  # JSON true/false are bools, not sizes
 
@@ -79,8 +84,12 @@ def _parse_header(path, header_bytes, data_len):
         raise LoadError(path, "safetensors header does not start with '{'")
     try:
         header = json.loads(text, object_pairs_hook=_no_duplicates)
-    except (ValueError, RecursionError) as err:
+    except RecursionError:
+        header = None
+    except ValueError as err:
         raise LoadError(path, f"safetensors header is not valid JSON ({err})") from None
+    if header is None or not json_depth_ok(header):
+        raise LoadError(path, f"safetensors header nests deeper than MAX_JSON_DEPTH={MAX_JSON_DEPTH}")
     if not isinstance(header, dict):
         raise LoadError(path, "safetensors header is not a JSON object")
     meta = header.pop("__metadata__", None)
@@ -92,15 +101,15 @@ def _parse_header(path, header_bytes, data_len):
         if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
             raise LoadError(path, "entry must have exactly 'dtype', 'shape' and 'data_offsets'", tensor=name)
         dtype, shape, offs = info["dtype"], info["shape"], info["data_offsets"]
-        if dtype not in _DTYPES:
-            raise LoadError(path, f"unsupported dtype {dtype!r}; expected one of {', '.join(_DTYPES)}",
+        if not isinstance(dtype, str) or dtype not in _DTYPES:
+            raise LoadError(path, f"unsupported dtype {_short(dtype)}; expected one of {', '.join(_DTYPES)}",
                             tensor=name)
         if not isinstance(shape, list) or len(shape) > MAX_NDIM or \
-                not all(_is_int(s) and s >= 0 for s in shape):
-            raise LoadError(path, f"shape must be a list of at most {MAX_NDIM} non-negative ints, "
-                                  f"found {shape!r}", tensor=name)
+                not all(_is_int(s) and 0 <= s <= MAX_DIM for s in shape):
+            raise LoadError(path, f"shape must be a list of at most {MAX_NDIM} ints in [0, MAX_DIM={MAX_DIM}], "
+                                  f"found {_short(shape)}", tensor=name)
         if not isinstance(offs, list) or len(offs) != 2 or not all(_is_int(o) and o >= 0 for o in offs):
-            raise LoadError(path, f"data_offsets must be [begin, end] non-negative ints, found {offs!r}",
+            raise LoadError(path, f"data_offsets must be [begin, end] non-negative ints, found {_short(offs)}",
                             tensor=name)
         entries.append(_Entry(name, dtype, tuple(shape), offs[0], offs[1]))
 
@@ -132,9 +141,13 @@ def read_safetensors(path):
     validated before any tensor data is read; every problem raises LoadError naming
     the file and, where one is concerned, the tensor."""
     path = require_file(path)
+    return guarded(path, _read_safetensors, path)
+
+
+def _read_safetensors(path):
     try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
+            size = os.fstat(f.fileno()).st_size
             if size < 8:
                 raise LoadError(path, f"file of {size} bytes is too small for a safetensors header")
             (n,) = struct.unpack("<Q", f.read(8))

@@ -18,6 +18,14 @@ used. Before unpickling, each pickle's opcode stream is scanned with ``pickletoo
 are refused up front. ``persistent_load`` only records which storage a tensor uses;
 storage bytes are read after the whole pickle has been parsed, and every tensor's
 offset/size/stride is checked against its storage before a byte is copied.
+
+The opcode scan also follows the pickle machine's stack abstractly, so container
+nesting (MAX_PICKLE_DEPTH) and the kinds of dict keys and set members (strings and
+small ints: no hash-collision or recursive-hash crafted keys) are bounded before the C
+unpickler builds anything. Zip entries must be disjoint and carry the same names in
+their local headers as in the central directory; compressed records, and every
+tensor, are charged to the file's size budget (refresnet.formats.Budget) before they
+are inflated or copied; tar members must be regular, non-sparse and inside the file.
 """
 
 import collections
@@ -34,29 +42,27 @@ import zlib
 import numpy as np
 
 from ..errors import LoadError
-from . import require_file
+from . import MAX_TENSOR_BYTES, Budget, guarded, open_regular, require_file  # noqa: F401
 
 # ---------------------------------------------------------------------------------
 # Limits (named so a user with a genuinely larger file can see what to raise).
 # ---------------------------------------------------------------------------------
 #: Largest pickle (data.pkl, or one pickle in a legacy/tar stream) we parse. A ResNet-152
 #: state dict's pickle is ~60 KB; this bound only stops absurd or hostile inputs.
-MAX_PICKLE_BYTES = 256 * 2**20
-#: Largest number of pickle opcodes in one pickle.
-MAX_PICKLE_OPS = 20_000_000
+MAX_PICKLE_BYTES = 64 * 2**20
+#: Largest number of pickle opcodes in one pickle (a ResNet-152 state dict has ~20,000;
+#: each opcode can make the unpickler allocate an object, so this bounds its memory).
+MAX_PICKLE_OPS = 2_000_000
 #: Largest tensor rank accepted (torch itself allows at most 64 dimensions).
 MAX_NDIM = 64
-#: Largest single tensor produced, in bytes (stops stride-0 "expansions" of a tiny
-#: storage into an array that would exhaust memory).
-MAX_TENSOR_BYTES = 8 * 2**30
-#: All tensors together may take at most this many times the file size, plus
-#: ``OUTPUT_SLACK_BYTES`` (shared storages and stride-0 views legitimately expand).
-MAX_OUTPUT_EXPANSION = 64
-OUTPUT_SLACK_BYTES = 64 * 2**20
-#: Deepest container nesting converted (a hostile pickle can nest lists arbitrarily).
+#: Deepest container nesting converted (the opcode scan already bounds it by
+#: MAX_PICKLE_DEPTH; this guards the conversion itself).
 MAX_NESTING = 200
-#: Number of storages in a legacy/tar stream we accept.
+#: Number of storages in a legacy/tar stream, and of records in a zip, we accept.
 MAX_STORAGES = 1_000_000
+MAX_ZIP_ENTRIES = 100_000
+#: Largest tar member header count (a torch tar holds 3 members, plus pax headers).
+MAX_TAR_MEMBERS = 64
 
 #: First pickle of the legacy layout (torch serialization.py ``MAGIC_NUMBER``).
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -280,9 +286,33 @@ class _Func(_Inert):
             raise _Bad(f"malformed call to {self.fn.__name__}: {err}") from None
 
 
+class _OrderedDict(collections.OrderedDict):
+    """What ``collections.OrderedDict`` means in a torch pickle: torch writes it (through
+    ``OrderedDict.__reduce__``) as a call with no arguments, items added by SETITEMS and
+    a BUILD whose state is ``{'_metadata': ...}`` (``nn.Module.state_dict`` sets
+    ``destination._metadata``). Only that is accepted: ``OrderedDict(d)`` would copy
+    ``d`` on every call (a 1 MB pickle repeating it builds gigabytes), and arbitrary
+    BUILD state would be copied into the instance dict. The metadata (per-module
+    version numbers) is not needed for inference and is dropped."""
+
+    def __init__(self, *args, **kwargs):
+        if args or kwargs:
+            raise _Bad("collections.OrderedDict called with arguments; torch writes OrderedDict() "
+                       "and adds the items afterwards")
+        super().__init__()
+
+    def __setstate__(self, state):
+        if state is None or (type(state) is dict and set(state) <= {"_metadata"}):
+            return
+        raise _Bad("collections.OrderedDict with state other than torch's '_metadata'")
+
+    def __reduce__(self):  # never pickled back
+        raise TypeError("not picklable")
+
+
 def _build_allowed():
     allowed = {
-        ("collections", "OrderedDict"): collections.OrderedDict,
+        ("collections", "OrderedDict"): _OrderedDict,
         ("torch._utils", "_rebuild_tensor"): _Func(_rebuild_tensor),
         ("torch._utils", "_rebuild_tensor_v2"): _Func(_rebuild_tensor_v2),
         ("torch._utils", "_rebuild_tensor_v3"): _Func(_rebuild_tensor_v3),
@@ -364,27 +394,148 @@ class _MemReader:
         return self._pos
 
 
+#: Deepest container nesting a pickle may build, found by the opcode scan before
+#: anything is unpickled. A state dict nests 4 levels (dict, rebuild-call arguments,
+#: size tuple), a training checkpoint about 8. CPython hashes nested tuples recursively
+#: in C without a depth check, so a tuple nested ~10^5 deep used as a dict key or set
+#: member crashes the interpreter: the bound must hold before the unpickler runs.
+MAX_PICKLE_DEPTH = 100
+#: Integer dict keys / set members must lie in [-KEY_INT_LIMIT, KEY_INT_LIMIT). torch
+#: writes int keys only in optimizer state (parameter indices 0..n-1). Python hashes an
+#: int by its value modulo 2**61 - 1, so larger ints can be chosen to collide and make
+#: each insertion linear (quadratic load); within this range no two ints collide.
+KEY_INT_LIMIT = 2**31
+# Opcodes torch never writes that only serve to build objects of arbitrary classes.
+_REFUSED_OPS = {"INST", "OBJ", "NEWOBJ", "NEWOBJ_EX", "EXT1", "EXT2", "EXT4"}
+# Opcodes that add items to a container already on the stack (or set state on it).
+_MUTATORS = {"APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS", "BUILD"}
+_KEY_KINDS = {"str", "bytes", "int", "None", "bool"}  # hashable without recursion or collisions
+
+
+def _key_kind(op, arg):
+    """What a push opcode pushes, for the dict-key rule: a name in _KEY_KINDS or 'other'."""
+    name = op.name
+    if "UNICODE" in name or "STRING" in name:
+        return "str"
+    if "BYTES" in name:
+        return "bytes"
+    if name in ("BININT", "BININT1", "BININT2", "INT", "LONG", "LONG1", "LONG4"):
+        if type(arg) is bool or arg is None:
+            return "bool"  # protocol-0 INT spells True/False as 01/00
+        return "int" if isinstance(arg, int) and -KEY_INT_LIMIT <= arg < KEY_INT_LIMIT else "other"
+    if name == "NONE":
+        return "None"
+    if name in ("NEWTRUE", "NEWFALSE"):
+        return "bool"
+    return "other"
+
+
 def _scan_pickle(buf, start, allowed):
     """Parse (never execute) the pickle at ``buf[start:]``; return its end offset.
 
-    Refuses disallowed GLOBALs before anything is unpickled and bounds the memo indices,
-    since the C unpickler grows its memo table to the largest index it is given.
+    Before anything is unpickled: refuses disallowed GLOBALs and opcodes torch never
+    writes; bounds opcodes, bytes and memo indices (the C unpickler grows its memo
+    table to the largest index it is given); and follows the pickle machine's stack
+    abstractly, one cell ``[depth, kind]`` per object (a memo entry is the same cell,
+    so items added later through it count), to bound container nesting by
+    MAX_PICKLE_DEPTH and to allow as dict keys and set members only strings, bytes,
+    None, bools and ints in [-KEY_INT_LIMIT, KEY_INT_LIMIT).
     """
     stream = _MemReader(buf, start)
     n_ops = 0
-    for op, arg, _pos in pickletools.genops(stream):
-        n_ops += 1
-        if n_ops > MAX_PICKLE_OPS:
-            raise _Bad(f"pickle has more than MAX_PICKLE_OPS={MAX_PICKLE_OPS} opcodes")
-        if op.name in ("GLOBAL", "INST"):
-            module, _, name = arg.partition(" ")
-            if (module, name) not in allowed:
-                raise _Bad(_refusal(module, name))
-        elif op.name in ("PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET"):
-            if not isinstance(arg, int) or arg < 0 or arg > MAX_PICKLE_OPS:
-                raise _Bad(f"pickle memo index {arg!r} out of range")
-        if stream.tell() - start > MAX_PICKLE_BYTES:
-            raise _Bad(f"pickle larger than MAX_PICKLE_BYTES={MAX_PICKLE_BYTES}")
+    stack, marks, memo = [], [], {}
+
+    def deep(d):
+        if d > MAX_PICKLE_DEPTH:
+            raise _Bad(f"malformed pickle: containers nest deeper than MAX_PICKLE_DEPTH={MAX_PICKLE_DEPTH}")
+        return d
+
+    def keys_ok(cells, what):
+        for c in cells:
+            if c[1] not in _KEY_KINDS:
+                raise _Bad(f"malformed pickle: a {what} that is not a string or a small int (torch writes "
+                           f"only those; large ints, floats and tuples can be forged to collide or crash)")
+
+    try:
+        for op, arg, _pos in pickletools.genops(stream):
+            n_ops += 1
+            if n_ops > MAX_PICKLE_OPS:
+                raise _Bad(f"pickle has more than MAX_PICKLE_OPS={MAX_PICKLE_OPS} opcodes")
+            if stream.tell() - start > MAX_PICKLE_BYTES:
+                raise _Bad(f"pickle larger than MAX_PICKLE_BYTES={MAX_PICKLE_BYTES}")
+            name = op.name
+            if name in ("GLOBAL", "INST"):
+                module, _, gname = arg.partition(" ")
+                if (module, gname) not in allowed:
+                    raise _Bad(_refusal(module, gname))
+            if name in _REFUSED_OPS:
+                raise _Bad(f"pickle opcode {name} is not used by torch.save and is refused")
+            if name in ("PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET"):
+                if not isinstance(arg, int) or arg < 0 or arg > MAX_PICKLE_OPS:
+                    raise _Bad(f"pickle memo index {arg!r} out of range")
+            # --- the abstract stack machine
+            if name == "MARK":
+                marks.append(len(stack))
+            elif name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
+                if not stack:
+                    raise _Bad("malformed pickle: memo store with an empty stack")
+                memo[arg if name != "MEMOIZE" else len(memo)] = stack[-1]
+            elif name in ("GET", "BINGET", "LONG_BINGET"):
+                if arg not in memo:
+                    raise _Bad(f"malformed pickle: memo index {arg} read before it is written")
+                stack.append(memo[arg])
+            elif name == "DUP":
+                if not stack:
+                    raise _Bad("malformed pickle: DUP on an empty stack")
+                stack.append(stack[-1])
+            elif name == "POP":
+                if marks and marks[-1] == len(stack):
+                    marks.pop()
+                elif stack:
+                    stack.pop()
+                else:
+                    raise _Bad("malformed pickle: POP on an empty stack")
+            else:
+                before = op.stack_before
+                if before and before[-1] is pickletools.stackslice:
+                    if not marks:
+                        raise _Bad(f"malformed pickle: {name} without a MARK")
+                    m = marks.pop()
+                    items = stack[m:]
+                    del stack[m:]
+                    n_fixed = len(before) - 2
+                else:
+                    items = []
+                    n_fixed = len(before)
+                if n_fixed > len(stack) or (marks and len(stack) - n_fixed < marks[-1]):
+                    raise _Bad(f"malformed pickle: {name} with too few items on the stack")
+                fixed = stack[len(stack) - n_fixed:] if n_fixed else []
+                del stack[len(stack) - n_fixed:]
+                if name in ("SETITEM", "SETITEMS", "DICT"):
+                    pairs = fixed[1:] + items if name == "SETITEM" else items
+                    if len(pairs) % 2:
+                        raise _Bad(f"malformed pickle: {name} with an odd number of items")
+                    keys_ok(pairs[0::2], "dict key")
+                elif name in ("ADDITEMS", "FROZENSET"):
+                    keys_ok(items, "set member")
+                if name in _MUTATORS:
+                    # The container keeps its cell; it gets as deep as its deepest item + 1.
+                    target, added = fixed[0], fixed[1:] + items
+                    if added:
+                        target[0] = deep(max(target[0], 1 + max(c[0] for c in added)))
+                    stack.append(target)
+                elif name in ("REDUCE", "BINPERSID"):
+                    # A call's result may be (part of) its arguments.
+                    stack.append([fixed[-1][0], "other"])
+                elif op.stack_after:
+                    consumed = fixed + items
+                    d = deep(1 + max(c[0] for c in consumed)) if consumed else (
+                        1 if name.startswith("EMPTY_") else 0)
+                    stack.extend([d, _key_kind(op, arg)] for _ in op.stack_after)
+    except _Bad:
+        raise
+    except ValueError as err:  # pickletools: bad opcode or argument
+        raise _Bad(f"malformed pickle ({err})") from None
     return stream.tell()
 
 
@@ -401,12 +552,12 @@ def _unpickle(buf, start, persistent=None, allowed=_ALLOWED):
 class _Materializer:
     """Converts the unpickled object graph: _TensorRef -> ndarray, containers preserved."""
 
-    def __init__(self, storage_bytes, file_size, byteorder="little"):
+    def __init__(self, storage_bytes, budget, byteorder="little"):
         self._bytes = storage_bytes  # key -> np.uint8 array of the whole root storage
         # The zip layout's 'byteorder' record says how storages were written; torch
         # byteswaps on load when it differs from the machine (serialization.py _load).
         self._order = "<" if byteorder == "little" else ">"
-        self._budget = MAX_OUTPUT_EXPANSION * file_size + OUTPUT_SLACK_BYTES
+        self._budget = budget
         self._memo = {}
         self._taken = set()  # storages whose read buffer became a returned array
 
@@ -431,10 +582,8 @@ class _Materializer:
         out_dtype = np.dtype(np.float32) if st.bf16 else np.dtype(f"{tdt.kind}{tdt.itemsize}")
         if numel * out_dtype.itemsize > MAX_TENSOR_BYTES:
             raise _Bad(f"tensor of shape {t.size} exceeds MAX_TENSOR_BYTES={MAX_TENSOR_BYTES}", name)
-        self._budget -= numel * out_dtype.itemsize
-        if self._budget < 0:
-            raise _Bad("tensors would take more than MAX_OUTPUT_EXPANSION times the file size "
-                       "(views expanding one small storage?)", name)
+        # Checked before a byte is copied: views of one small storage cannot expand.
+        self._budget.take(numel * out_dtype.itemsize, name)
         if numel == 0:
             arr = np.empty(t.size, dtype=out_dtype)
         else:
@@ -482,13 +631,13 @@ class _Materializer:
             for k, v in obj.items():
                 if isinstance(k, _Inert):
                     raise _Bad("a tensor used as a dict key")
-                out[k] = self.convert(v, f"{name}.{k}" if name else str(k), depth + 1)
+                out[k] = self.convert(v, _join(name, k), depth + 1)
         elif type(obj) is list:
             out = []
             self._memo[key] = out
-            out.extend(self.convert(v, f"{name}[{i}]", depth + 1) for i, v in enumerate(obj))
+            out.extend(self.convert(v, _join(name, i, "[]"), depth + 1) for i, v in enumerate(obj))
         elif type(obj) is tuple:
-            out = tuple(self.convert(v, f"{name}[{i}]", depth + 1) for i, v in enumerate(obj))
+            out = tuple(self.convert(v, _join(name, i, "[]"), depth + 1) for i, v in enumerate(obj))
         elif type(obj) in (set, frozenset):
             out = obj  # only hashable plain values can be in a set
         elif isinstance(obj, _StorageRef):
@@ -499,6 +648,17 @@ class _Materializer:
         return out
 
 
+def _join(name, key, style="."):
+    """The path of an entry for messages, kept short whatever the file's keys (a chain of
+    long keys must not make each message, and the recursion holding them, huge)."""
+    k = key if isinstance(key, (str, int)) else repr(key)
+    k = str(k)
+    if len(k) > 120:
+        k = k[:117] + "..."
+    out = f"{name}[{k}]" if style == "[]" else (f"{name}.{k}" if name else k)
+    return out if len(out) <= 400 else "..." + out[-397:]
+
+
 def _storage_nbytes(sref):
     return sref.numel * sref.stype.dtype.itemsize
 
@@ -506,12 +666,46 @@ def _storage_nbytes(sref):
 # ---------------------------------------------------------------------------------
 # The three layouts.
 # ---------------------------------------------------------------------------------
-def _read_zip(path, file_size):
+def _check_zip_layout(f, zf, file_size):
+    """Every entry of the central directory: its local header carries the same name and
+    its bytes lie inside the file, disjoint from every other entry's. torch writes each
+    record once; an archive whose entries overlap (thousands of names for one record)
+    or whose local names differ from the directory's is forged."""
+    infos = zf.infolist()
+    if len(infos) > MAX_ZIP_ENTRIES:
+        raise _Bad(f"zip archive has {len(infos)} entries, more than MAX_ZIP_ENTRIES={MAX_ZIP_ENTRIES}")
+    spans, starts = [], {}
+    for info in infos:
+        f.seek(info.header_offset)
+        local = f.read(30)
+        if len(local) != 30 or local[:4] != _ZIP_SIGNATURE:
+            raise _Bad(f"bad local header for record {info.filename}")
+        name_len, extra_len = struct.unpack_from("<HH", local, 26)
+        name = f.read(name_len)
+        if name != info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437", "replace"):
+            raise _Bad(f"record {info.filename}: its local header names {name[:80]!r}, not the name in "
+                       "the central directory (forged archive)")
+        data_start = info.header_offset + 30 + name_len + extra_len
+        end = data_start + info.compress_size
+        if end > file_size:
+            raise _Bad(f"record {info.filename} extends past the end of the file (truncated archive?)")
+        spans.append((info.header_offset, end, info.filename))
+        starts[info.filename] = data_start
+    spans.sort()
+    for (s0, e0, n0), (s1, _e1, n1) in zip(spans, spans[1:]):
+        if s1 < e0:
+            raise _Bad(f"records {n0} and {n1} overlap in the archive (forged: one stored record "
+                       "reached under several names)")
+    return starts
+
+
+def _read_zip(f, path, file_size, budget):
     try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as err:
+        zf = zipfile.ZipFile(f)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError) as err:
         raise _Bad(f"damaged or truncated zip archive ({err})") from None
     with zf:
+        starts = _check_zip_layout(f, zf, file_size)
         infos = {i.filename: i for i in zf.infolist()}
         # torch (PyTorchStreamReader) keeps every record under one top-level folder whose
         # name varies (file stem, 'archive', ...): find it from data.pkl, not by name.
@@ -522,13 +716,18 @@ def _read_zip(path, file_size):
             raise _Bad(f"zip archive has several data.pkl records ({', '.join(sorted(pkls))})")
         prefix = pkls[0][: -len("data.pkl")]
         if infos[pkls[0]].file_size > MAX_PICKLE_BYTES:
-            raise _Bad(f"data.pkl larger than MAX_PICKLE_BYTES={MAX_PICKLE_BYTES}")
+            raise _Bad(f"data.pkl of {infos[pkls[0]].file_size} bytes is larger than "
+                       f"MAX_PICKLE_BYTES={MAX_PICKLE_BYTES}")
 
         def record(name):
+            # zipfile stops at the declared (here already bounded) size and checks the CRC.
             return zf.read(infos[name])
 
         byteorder = "little"
         if prefix + "byteorder" in infos:
+            if infos[prefix + "byteorder"].file_size > 16:
+                raise _Bad(f"byteorder record of {infos[prefix + 'byteorder'].file_size} bytes; torch "
+                           "writes 'little' or 'big'")
             bo = record(prefix + "byteorder")
             if bo not in (b"little", b"big"):
                 raise _Bad(f"unknown byteorder record {bo[:20]!r}")
@@ -560,29 +759,28 @@ def _read_zip(path, file_size):
             if infos[name].file_size != want:
                 raise _Bad(f"storage record {name} has {infos[name].file_size} bytes but its "
                            f"{sref.stype.name} of {sref.numel} elements needs {want}")
-            storage[key] = _read_record(zf, path, infos[name])
+            storage[key] = _read_record(f, zf, infos[name], starts[name], budget)
     return obj, storage, byteorder
 
 
-def _read_record(zf, path, info):
+def _read_record(f, zf, info, data_start, budget):
     """A storage record as a fresh writable uint8 array, CRC-checked.
 
-    torch writes records uncompressed (ZIP_STORED) and 64-byte aligned, so the bytes
-    are read straight into their final buffer from the offset the local header gives;
-    anything else goes through zipfile.
+    torch writes records uncompressed (ZIP_STORED, PyTorchStreamWriter) and 64-byte
+    aligned, so the bytes are read straight into their final buffer from the offset the
+    local header gives; their size is bounded by the file's, the entries being disjoint.
+    A compressed record (a re-zipped file) is charged to the budget at its declared
+    size before it is inflated, and zipfile stops inflating at that size.
     """
     if info.compress_type != zipfile.ZIP_STORED:
+        budget.take(info.file_size, tensor=info.filename, what="compressed storage record")
         return np.frombuffer(bytearray(zf.read(info)), dtype=np.uint8)
-    with open(path, "rb") as f:
-        f.seek(info.header_offset)
-        local = f.read(30)
-        if len(local) != 30 or local[:4] != _ZIP_SIGNATURE:
-            raise _Bad(f"bad local header for record {info.filename}")
-        name_len, extra_len = struct.unpack_from("<HH", local, 26)
-        f.seek(info.header_offset + 30 + name_len + extra_len)
-        out = np.empty(info.file_size, dtype=np.uint8)
-        if f.readinto(memoryview(out)) != info.file_size:
-            raise _Bad(f"file truncated inside record {info.filename}")
+    if info.compress_size != info.file_size:
+        raise _Bad(f"stored record {info.filename} declares {info.file_size} bytes in {info.compress_size}")
+    f.seek(data_start)
+    out = np.empty(info.file_size, dtype=np.uint8)
+    if f.readinto(memoryview(out)) != info.file_size:
+        raise _Bad(f"file truncated inside record {info.filename}")
     if zlib.crc32(out) != info.CRC:
         raise _Bad(f"record {info.filename} fails its CRC check (damaged file)")
     return out
@@ -671,19 +869,36 @@ def _read_legacy(path, buf):
     return obj, storage
 
 
-def _read_tar(path):
-    """Pre-0.4 layout (torch serialization.py legacy_load, tar branch)."""
+def _read_tar(f, file_size):
+    """Pre-0.4 layout (torch serialization.py legacy_load, tar branch). Each member is
+    checked before it is read: a regular file (never a sparse one, whose declared size
+    is unbounded by its bytes), lying inside the file."""
     try:
-        with tarfile.open(path, mode="r:") as tar:
+        with tarfile.open(fileobj=f, mode="r:") as tar:
             members = {}
+            n = 0
+            info = tar.next()
+            while info is not None:
+                n += 1
+                if n > MAX_TAR_MEMBERS:
+                    raise _Bad(f"tar archive has more than MAX_TAR_MEMBERS={MAX_TAR_MEMBERS} members; "
+                               "torch writes 3")
+                if info.issparse():
+                    raise _Bad(f"tar member '{info.name}' is a sparse file; torch never writes one")
+                if info.size < 0 or info.offset_data + info.size > file_size:
+                    raise _Bad(f"tar member '{info.name}' declares {info.size} bytes, past the end of the "
+                               f"{file_size}-byte file")
+                if info.name in ("storages", "tensors", "pickle"):
+                    if info.name in members:
+                        raise _Bad(f"tar archive has two '{info.name}' members")
+                    if not info.isfile():
+                        raise _Bad(f"tar member '{info.name}' is not a regular file")
+                    members[info.name] = info
+                info = tar.next()
             for name in ("storages", "tensors", "pickle"):
-                try:
-                    info = tar.getmember(name)
-                except KeyError:
-                    raise _Bad(f"tar archive has no '{name}' member: not a torch.save file") from None
-                if not info.isfile():
-                    raise _Bad(f"tar member '{name}' is not a regular file")
-                members[name] = tar.extractfile(info).read()
+                if name not in members:
+                    raise _Bad(f"tar archive has no '{name}' member: not a torch.save file")
+            members = {k: tar.extractfile(v).read() for k, v in members.items()}
     except tarfile.TarError as err:
         raise _Bad(f"damaged tar archive ({err})") from None
 
@@ -780,28 +995,33 @@ def read_torch_file(path):
     Every problem raises :class:`refresnet.errors.LoadError` naming the file.
     """
     path = require_file(path)
+    return guarded(path, _read_torch_file, path)
+
+
+def _read_torch_file(path):
     try:
-        file_size = os.path.getsize(path)
-        if file_size == 0:
-            raise _Bad("empty file")
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
+            file_size = os.fstat(f.fileno()).st_size
+            if file_size == 0:
+                raise _Bad("empty file")
+            budget = Budget(path, file_size)
             head = f.read(512)
-        byteorder = "little"
-        if head.startswith(_ZIP_SIGNATURE):
-            obj, storage, byteorder = _read_zip(path, file_size)
-        elif len(head) >= 262 and head[257:262] == b"ustar":
-            obj, storage = _read_tar(path)
-        elif head[:1] == b"\x80":
-            # A writable buffer, so tensors that are a whole storage can keep their bytes.
-            buf = bytearray(file_size)
-            with open(path, "rb") as f:
+            f.seek(0)
+            byteorder = "little"
+            if head.startswith(_ZIP_SIGNATURE):
+                obj, storage, byteorder = _read_zip(f, path, file_size, budget)
+            elif len(head) >= 262 and head[257:262] == b"ustar":
+                obj, storage = _read_tar(f, file_size)
+            elif head[:1] == b"\x80":
+                # A writable buffer, so tensors that are a whole storage can keep their bytes.
+                buf = bytearray(file_size)
                 if f.readinto(buf) != file_size:
                     raise _Bad("file changed while being read")
-            obj, storage = _read_legacy(path, buf)
-        else:
-            raise _Bad("bad magic: not a torch.save file (neither a zip archive, a legacy pickle "
-                       "stream nor a tar archive)")
-        return _Materializer(storage, file_size, byteorder).convert(obj)
+                obj, storage = _read_legacy(path, buf)
+            else:
+                raise _Bad("bad magic: not a torch.save file (neither a zip archive, a legacy pickle "
+                           "stream nor a tar archive)")
+        return _Materializer(storage, budget, byteorder).convert(obj)
     except LoadError:
         raise
     except _Bad as err:
@@ -812,8 +1032,10 @@ def read_torch_file(path):
         raise LoadError(path, "malformed file: it asks for more memory than is available") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
             AttributeError, struct.error, zipfile.BadZipFile, OverflowError, UnicodeDecodeError,
-            OSError, tarfile.TarError) as err:
-        raise LoadError(path, f"malformed or truncated file ({type(err).__name__}: {err})") from None
+            OSError, tarfile.TarError, NotImplementedError, RuntimeError) as err:
+        # zipfile raises NotImplementedError for unknown versions/methods and
+        # RuntimeError for encrypted records.
+        raise LoadError(path, f"malformed or truncated file ({type(err).__name__}: {_short(str(err), 300)})") from None
 
 
 def extract_state_dict(obj, path):
@@ -890,16 +1112,20 @@ def _mostly_arrays(d):
     return 2 * n > len(d)
 
 
-def _find_state_dicts(d, prefix, depth, found):
+def _find_state_dicts(d, prefix, depth, found, seen=None):
+    # Each dict is looked at once: a file can share one dict under many keys at every
+    # level, and visiting it per path would make this search cubic.
+    seen = {id(d)} if seen is None else seen
     for k, v in d.items():
-        if isinstance(v, dict):
-            p = f"{prefix}{k}"
+        if isinstance(v, dict) and id(v) not in seen:
+            seen.add(id(v))
+            p = _join(prefix.rstrip("."), k) if prefix else _join("", k)
             if _mostly_arrays(v):
                 found.append((p, v))
             elif depth < 3:
-                _find_state_dicts(v, p + ".", depth + 1, found)
+                _find_state_dicts(v, p + ".", depth + 1, found, seen)
 
 
 def _keys(d, n=10):
-    ks = [repr(k) for k in list(d)[:n]]
+    ks = [_short(k) for k in list(d)[:n]]
     return ", ".join(ks) + (", ..." if len(d) > n else "")
