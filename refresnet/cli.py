@@ -461,6 +461,13 @@ def build_parser():
     q.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     q.set_defaults(func=run_inspect)
 
+    from . import agree as _agree
+
+    a = sub.add_parser("agree", help=(_agree.__doc__ or "agree").strip().splitlines()[0])
+    _agree.add_arguments(a)
+    a.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    a.set_defaults(func=_agree.run)
+
     cmp = _compare_module()
     if cmp is not None:
         c = sub.add_parser("compare", help=(cmp.__doc__ or "compare").strip().splitlines()[0])

@@ -205,6 +205,7 @@ class NpyStore:
         else:
             self.f = open(path, "w+b")
             self.f.write(_npy_header(0, width))
+            self.f.flush()
             self.available = 0
         self.rows = self.available
 
