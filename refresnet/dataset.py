@@ -279,7 +279,10 @@ class ResultsFile:
 
     def __init__(self, out, identity, store=None, width=None):
         self.out, self.identity, self.kind = out, identity, store
-        self.f = open(out, "a+b")
+        try:
+            self.f = open(out, "a+b")
+        except OSError as err:
+            raise ResultsError(f"{out}: cannot open the results file for appending ({err.strerror})") from None
         if fcntl is not None:
             try:
                 fcntl.flock(self.f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

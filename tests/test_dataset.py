@@ -168,7 +168,7 @@ def test_resume_after_sigkill_at_a_random_point_loses_and_duplicates_nothing(fol
     assert kill_at <= done < len(images), (kill_at, done)
     rc, stdout, err = main(capsys, *predict_args(images_dir, out, "--store", "logits"))
     assert rc == 0, err
-    assert f"already there" in stdout
+    assert "already there" in stdout
     records, store = read(out)
     assert [r["image"] for r in records] == images, f"killed after {done} lines"
     assert [r["row"] for r in records] == list(range(len(images)))
@@ -236,6 +236,8 @@ def test_a_damaged_line_is_reported_with_its_number(tmp_path):
 def test_bad_options_are_one_line_errors(folder, capsys):
     rc, _, err = main(capsys, "predict", folder[0], "--weights", WEIGHTS, "--store", "logits")
     assert rc == 2 and "--store needs --out" in err
+    rc, _, err = main(capsys, "predict", folder[0], "--weights", WEIGHTS, "--out", folder[0])
+    assert rc == 2 and f"{folder[0]}: cannot open the results file" in err and len(err.strip().splitlines()) == 2  # + SYNTHETIC
     rc, _, err = main(capsys, "predict", folder[0], "--weights", WEIGHTS, "--workers", "0")
     assert rc == 2 and "--workers must be at least 1" in err
     rc, _, err = main(capsys, "predict", folder[0], "--weights", WEIGHTS, "--workers", "2", "--scheduler", "tcp://x:1")
