@@ -84,6 +84,9 @@ class ModelSpec:
     preset: str
 
 
+# Models kept per process (most recent first out last): a worker serves one run at a
+# time, and a long-lived cluster serving runs of other weights must not keep them all.
+MODEL_CACHE_SIZE = 2
 _models = {}
 _models_lock = threading.Lock()
 _loads = 0
@@ -113,8 +116,14 @@ def cached_model(spec):
                     f"{spec.weights}: the weights here have fingerprint {fp}, the run's have {spec.fingerprint}; "
                     "every worker must see the same weight file"
                 )
-            _models[key] = model
+            _keep(key, model)
     return model
+
+
+def _keep(key, model):
+    while len(_models) >= MODEL_CACHE_SIZE:
+        _models.pop(next(iter(_models)))
+    _models[key] = model
 
 
 def model_loads():
@@ -123,8 +132,10 @@ def model_loads():
 
 
 def _remember(spec, model):
+    key = (spec.weights, spec.arch, spec.fingerprint)
     with _models_lock:
-        _models.setdefault((spec.weights, spec.arch, spec.fingerprint), model)
+        if key not in _models:
+            _keep(key, model)
 
 
 # ------------------------------------------------------------------ one batch

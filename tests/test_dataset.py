@@ -324,9 +324,11 @@ def test_a_killed_worker_is_survived_with_nothing_lost_or_duplicated(folder, loa
         second = str(tmp_path / "second.jsonl")
         summary = dataset.predict_dataset(images, second, client=client, on_result=kill_midway, **run)
         assert summary.written == len(images) and seen == images
-        with pytest.raises(ProcessLookupError):
-            os.kill(victim[1], 0)
         assert victim[0] not in client.scheduler_info()["workers"]
+        assert victim[1] not in _worker_pids(client).values()
+        # A worker that finds other weights under the same spec stops the run, saying so.
+        with pytest.raises(ResultsError, match="every worker must see the same weight file"):
+            dataset.predict_dataset(images[:5], str(tmp_path / "third.jsonl"), client=client, **dict(run, fingerprint="0" * 16))
     a, b = read(first), read(second)
     assert [r["image"] for r in b[0]] == images and [r["row"] for r in b[0]] == list(range(len(images)))
     assert a[0] == b[0] and np.array_equal(a[1], b[1])
