@@ -237,8 +237,8 @@ class AgreeReport:
         if e is None:
             lines.append("max relative logit error per image: n/a (needs both sides' full outputs: predict --store logits, and logits or probabilities from the framework)")
         else:
-            lines.append(f"max relative logit error per image (max |theirs - oracle| / max |oracle|): median {e['median']:.2g}, "
-                         f"90% {e['p90']:.2g}, 99% {e['p99']:.2g}, max {e['max']:.2g}; "
+            lines.append(f"max relative logit error per image (max |theirs - oracle| / max |oracle|): min {e['min']:.2g}, "
+                         f"10% {e['p10']:.2g}, median {e['median']:.2g}, 90% {e['p90']:.2g}, 99% {e['p99']:.2g}, max {e['max']:.2g}; "
                          f"median / {d['precision']} rounding ceiling {d['ceiling']:.1g} = {e['median'] / d['ceiling']:.3g}")
         t = d["threshold"]
         if t is not None:
@@ -306,7 +306,8 @@ def agree(oracle, framework, precision="float32", kind="auto"):
     if errors:
         ev = np.array(errors)
         median = float(np.median(ev))
-        error = dict(median=median, p90=float(np.percentile(ev, 90)), p99=float(np.percentile(ev, 99)), max=float(ev.max()), n=len(ev))
+        error = dict(min=float(ev.min()), p10=float(np.percentile(ev, 10)), median=median, p90=float(np.percentile(ev, 90)),
+                     p99=float(np.percentile(ev, 99)), max=float(ev.max()), n=len(ev))
     else:
         error, median = None, None
     ceiling = ROUNDING_CEILING[precision]

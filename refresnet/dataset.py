@@ -262,8 +262,11 @@ class NpyStore:
 def read_results(path):
     """The complete records of a results JSONL (a partial last line, from a killed
     run, is left out). Raises ResultsError naming the file and line."""
-    with open(path, "rb") as f:
-        data = f.read()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as err:
+        raise ResultsError(f"{path}: cannot read the results file ({err.strerror})") from None
     return [rec for rec, _ in _parse_lines(path, data[: data.rfind(b"\n") + 1])]
 
 
@@ -325,6 +328,10 @@ class ResultsFile:
             raise ResultsError(f"{self.out}: written without --store; resume it without --store, or use another --out")
         self.store = None
         keep = len(records)
+        if store is not None and rows and not os.path.exists(store_path(self.out, store)):
+            other = [k for k in STORE_KINDS if k != store and os.path.exists(store_path(self.out, k))]
+            hint = f"; it was written with --store {other[0]}" if other else ""
+            raise ResultsError(f"{self.out}: its records point at a store, but {store_path(self.out, store)} does not exist{hint}")
         if store is not None:
             self.store = NpyStore(store_path(self.out, store), width)
             # Rows are written before their lines: rows without a line are a killed

@@ -206,8 +206,10 @@ def test_keys_that_match_several_images_or_none_are_reported(oracle, tmp_path):
 
 def test_bad_framework_input_is_one_line_exit_2(oracle, tmp_path, capsys):
     out, _ = oracle
-    for bad in (str(tmp_path / "missing.npz"), str(tmp_path)):
-        rc = cli.main(["agree", "--oracle", out, "--framework", bad])
+    for args in (["--oracle", out, "--framework", str(tmp_path / "missing.npz")], ["--oracle", out, "--framework", str(tmp_path)],
+                 ["--oracle", str(tmp_path / "missing.jsonl"), "--framework", out]):
+        bad = args[1] if "missing.jsonl" in args[1] else args[3]
+        rc = cli.main(["agree", *args])
         err = capsys.readouterr().err
         assert rc == 2 and bad in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 

@@ -210,6 +210,10 @@ def test_a_file_of_other_weights_preprocessing_or_store_is_refused(folder, seria
         dataset.ResultsFile(out, dict(identity, preprocess="cifar"))
     with pytest.raises(ResultsError, match="written with a --store"):
         dataset.ResultsFile(out, identity)
+    with pytest.raises(ResultsError, match=r"r.probabilities.npy does not exist; it was written with --store logits"):
+        np.save(dataset.store_path(out, "logits"), np.zeros((1, 1000)))
+        dataset.ResultsFile(out, identity, "probabilities", 1000)
+    assert len(dataset.read_results(out)) == 1  # nothing was cut
     with pytest.raises(ResultsError, match="expected a float64 store of 1000 columns"):
         np.save(dataset.store_path(out, "logits"), np.zeros((1, 10)))
         dataset.ResultsFile(out, identity, "logits", 1000)
