@@ -448,7 +448,7 @@ def build_parser():
     p.add_argument("--arch", metavar="NAME", help=f"architecture, overriding detection: {archs}")
     p.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to show (default 5)")
     p.add_argument("--preprocess", choices=list(_pre.PRESETS), help="override the preprocessing chosen from the weights' origin")
-    p.add_argument("--json", action="store_true", help="one JSON object per image per line")
+    p.add_argument("--json", action="store_true", help="one JSON object per image per line (with --out: one summary object)")
     p.add_argument("--batch-size", type=int, default=8, metavar="N", help="images per forward pass (bounds memory; default 8)")
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     _dataset.add_arguments(p)
@@ -463,7 +463,8 @@ def build_parser():
 
     from . import agree as _agree
 
-    a = sub.add_parser("agree", help=(_agree.__doc__ or "agree").strip().splitlines()[0])
+    a = sub.add_parser("agree", help="a framework's outputs over a dataset against a predict --out run: "
+                       "top-1/top-5 agreement, errors, each flip judged rounding or bug")
     _agree.add_arguments(a)
     a.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     a.set_defaults(func=_agree.run)

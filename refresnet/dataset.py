@@ -292,7 +292,7 @@ class ResultsFile:
     a previous run completed."""
 
     def __init__(self, out, identity, store=None, width=None):
-        self.out, self.identity, self.kind = out, identity, store
+        self.out, self.identity = out, identity
         try:
             self.f = open(out, "a+b")
         except OSError as err:
