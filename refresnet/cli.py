@@ -17,7 +17,7 @@ import traceback
 
 import numpy as np
 
-from . import labels as _labels
+from . import dataset as _dataset
 from . import preprocess as _pre
 from .archs import ARCHS, get_arch
 
@@ -225,6 +225,7 @@ def run_predict(args):
         raise CLIError(f"--top must be at least 1, got {args.top}")
     if args.batch_size < 1:
         raise CLIError(f"--batch-size must be at least 1, got {args.batch_size}")
+    _dataset.check_options(args)
     spec = args.weights
     if spec is None:
         path, _ = find_cached_weights(args.arch)
@@ -232,7 +233,10 @@ def run_predict(args):
             raise CLIError(_missing_weights_message(args.arch))
         _err(f"using weights found in the cache: {path}")
         spec = path
-    model, synthetic = load_model(spec, args.arch)
+    if _dataset.dataset_mode(args):
+        model, weights_fp, synthetic = _dataset.open_model(spec, args.arch)
+    else:
+        model, synthetic = load_model(spec, args.arch)
     if not model.include_top or not model.num_classes:
         raise CLIError(f"{model.path}: the file has no classifier (include_top=False), so there is nothing to predict; use inspect")
     preset = _pre.get_preset(args.preprocess) if args.preprocess else _pre.preset_for(model.arch, model.path)
@@ -252,6 +256,9 @@ def run_predict(args):
             print("*** " + banner + " ***")
         print(f"weights: {model.path} ({model.arch.name}, {model.source}); preprocess: {preset.name} [{preset.describe()}]")
     k = min(args.top, model.num_classes)
+    if _dataset.dataset_mode(args):
+        return _dataset.run_cli(args, spec, model, weights_fp, preset, images, failed,
+                                emit=lambda path, probs: _emit(args, path, model, preset, probs, k), err=_err)
     progress = Progress(len(images), len(images) >= PROGRESS_MIN_IMAGES and sys.stderr.isatty())
     for start in range(0, len(images), args.batch_size):
         batch_paths, batch = [], []
@@ -286,11 +293,7 @@ def run_predict(args):
 
 
 def _emit(args, path, model, preset, probs, k):
-    # Stable order: probability descending, then class index ascending on ties.
-    order = np.lexsort((np.arange(probs.size), -probs))[:k]
-    preds = [
-        {"index": int(i), "label": _labels.label(int(i), model.num_classes, model.arch), "probability": float(probs[i])} for i in order
-    ]
+    preds = _dataset.top_predictions(probs, k, model.num_classes, model.arch)
     if args.json:
         obj = {"image": path, "weights": model.path, "arch": model.arch.name, "preprocess": preset.name, "predictions": preds}
         print(json.dumps(obj), flush=True)
@@ -320,6 +323,15 @@ def fingerprint(a):
     h = hashlib.sha256(repr(a.shape).encode())
     h.update(a.tobytes())
     return h.hexdigest()[:16]
+
+
+def weights_fingerprint(weights, naming):
+    """The weights' fingerprint that inspect prints: SHA-256 over every tensor's
+    fingerprint (name=hash;, names sorted), 16 hex digits."""
+    whole = hashlib.sha256()
+    for name in sorted(weights):
+        whole.update(f"{name}={fingerprint(canonical(name, weights[name], naming))};".encode())
+    return whole.hexdigest()[:16]
 
 
 def inspect_report(spec, arch=None):
@@ -446,9 +458,10 @@ def build_parser():
     p.add_argument("--arch", metavar="NAME", help=f"architecture, overriding detection: {archs}")
     p.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to show (default 5)")
     p.add_argument("--preprocess", choices=list(_pre.PRESETS), help="override the preprocessing chosen from the weights' origin")
-    p.add_argument("--json", action="store_true", help="one JSON object per image per line")
+    p.add_argument("--json", action="store_true", help="one JSON object per image per line (with --out: one summary object)")
     p.add_argument("--batch-size", type=int, default=8, metavar="N", help="images per forward pass (bounds memory; default 8)")
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    _dataset.add_arguments(p)
     p.set_defaults(func=run_predict)
 
     q = sub.add_parser("inspect", help="describe a weight file: format, architecture, constants, tensor fingerprints")
@@ -457,6 +470,14 @@ def build_parser():
     q.add_argument("--json", action="store_true", help="one JSON object")
     q.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     q.set_defaults(func=run_inspect)
+
+    from . import agree as _agree
+
+    a = sub.add_parser("agree", help="a framework's outputs over a dataset against a predict --out run: "
+                       "top-1/top-5 agreement, errors, each flip judged rounding or bug")
+    _agree.add_arguments(a)
+    a.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    a.set_defaults(func=_agree.run)
 
     cmp = _compare_module()
     if cmp is not None:

@@ -22,3 +22,13 @@ class LoadError(ValueError):
 
 class ArchitectureError(ValueError):
     """An architecture name or description that refresnet does not support."""
+
+
+class ResultsError(ValueError):
+    """A results file (predict --out JSONL and its .npy store, or a framework's outputs
+    given to agree) that cannot be used or resumed; the message names the file and line."""
+
+
+class MissingExtraError(ValueError):
+    """An optional extra (dask, matplotlib) that the requested feature needs is not
+    installed; the message says how to install it."""
