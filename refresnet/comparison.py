@@ -857,12 +857,12 @@ class _Comparison:
             explains = worst <= BUDGET_FACTOR
             evidence.append(dict(alternative=desc, local_rel_l2=e, explains=explains))
             # The fitted affine map fits anything a preset does: a named preset wins.
-            generic = desc.startswith("input scaled by a fitted")
+            generic = "fitted" in desc
             if explains and (best is None or (best[2] and not generic) or (best[2] == generic and worst < best[1])):
                 best = (desc, worst, generic)
         if best is None:
             return None, evidence
-        desc = best[0] + (f": {self._fit_desc}" if best[2] else "")
+        desc = best[0] + (f": {self._fit_desc}" if best[0].startswith("input scaled by a fitted") else "")
         allowed = float(allowed_i[which].max())
         err = float((ratios[which] * allowed_i[which]).max())
         return f"{desc} (local rel_l2 {err:.2e} -> {best[1] * allowed:.2e}, budget {allowed:.2e})", evidence
