@@ -18,11 +18,28 @@ views are measured:
 Each view gets a rounding budget: the same computation done by the oracle under
 emulated ``precision`` (refresnet.emulate), measured against float64. A layer is
 *divergent* when its local relative L2 error exceeds BUDGET_FACTOR times its
-local budget (never less than the storage format's unit roundoff). For a
-divergent layer the known alternatives are tried on that layer alone (BN eps,
-TF-'same' versus symmetric padding, stride placement, conv bias, BGR input,
-NHWC/NCHW layout); one that brings the layer back within budget is named as the
-likely cause, with the errors of every alternative tried as evidence.
+local budget (never less than the storage format's unit roundoff) on any image
+of the batch: each image is judged by itself, so a fault on one image of fifty
+is not averaged away (rows carry the median, 90th percentile and max over
+images; the report each image's first divergence and the worst image).
+
+For a divergent layer the known alternatives are tried on that layer alone,
+from the framework's own inputs: BN eps (the known values and one fitted to the
+output), BN in training mode (batch statistics), a missing or extra ReLU and a
+ReLU before the residual add, average vs max pooling, a flipped or spatially
+transposed kernel, another layer's weights of the same shape, TF-'same' padding,
+stride placement, conv bias, BGR input, wrong input preprocessing (the presets
+of refresnet.preprocess and common mistakes, and a per-channel affine map
+fitted through the first layer), NHWC/NCHW layout. One that brings the layer
+back within budget is named as the likely cause, with the errors of every
+alternative tried as evidence.
+
+A layer the framework reports in another shape is a finding, not an error
+(verdict "shape mismatch"): the alternatives that could change the shape
+(stride on the first 1x1 as in ResNet v1 vs the 3x3 as in v1.5, padding, pool
+padding, ceil_mode, TF 'same') are tried on it, and the one giving the
+framework's shape is named (and whether its values agree too). Layers after
+it whose shape agrees are still compared.
 
 A softmax output (Keras's ``predictions``) is measured as log-probabilities,
 floored at PROB_FLOOR: they are the logits up to a per-image constant, so their
