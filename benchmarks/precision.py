@@ -11,6 +11,14 @@ contributes the rows it can and a merge step writes the results file:
     /work/venv-tf/bin/python benchmarks/precision.py --archs keras_resnet50 keras_resnet101 keras_resnet152 --json-out /tmp/p-keras.json
     python benchmarks/precision.py --merge /tmp/p-torch.json /tmp/p-keras.json
 
+Reduced-precision framework runs (parts torch-low: torch float16, bfloat16 and
+autocast on the CPU; keras-mixed: the mixed_float16 / mixed_bfloat16 policies)
+are appended to the results as their own section:
+
+    /work/venv-torch/bin/python benchmarks/precision.py --archs resnet18 resnet50 --parts torch-low --json-out /tmp/p-low.json
+    /work/venv-tf/bin/python benchmarks/precision.py --archs keras_resnet50 --parts keras-mixed --json-out /tmp/p-mixed.json
+    python benchmarks/precision.py --merge /tmp/p-low.json /tmp/p-mixed.json --append-low
+
 PARTs (default: every one whose framework is importable), each applied to the
 architectures it fits:
 
@@ -488,18 +496,7 @@ def markdown(doc):
         "see its docstring).",
         "",
     ]
-    for arch, res in doc["archs"].items():
-        st = res["stages"]
-        lines += [f"## {arch}", "", "| run | " + " | ".join(st) + " | top-1 | top-5 |",
-                  "|---|" + "---:|" * (len(st) + 2)]
-        for label, r in res["rows"].items():
-            lines.append(f"| {label} | " + " | ".join(f"{r['stages'][s]:.1e}" for s in st)
-                         + f" | {r['top1']:.2f} | {r['top5']:.2f} |")
-        for label, c in res["compare"].items():
-            lines += ["", f"compare(precision='{c.get('precision', 'float32')}') on {label}: largest local error / emulated budget over all "
-                          f"{c['layers']} layers {c['max_ratio']:.2f} (at {c['at']}; flag threshold "
-                          f"{BUDGET_FACTOR:g}); first divergence: {c['first_divergence']}."]
-        lines.append("")
+    lines += arch_tables(doc, "##")
     def family_of(arch):
         if not is_keras(arch):
             return "torchvision"
@@ -520,6 +517,51 @@ def markdown(doc):
         lines.append("")
     lines += notes(doc)
     return "\n".join(lines) + "\n"
+
+
+def arch_tables(doc, level):
+    """Each architecture's table of rows and its compare lines."""
+    from refresnet.comparison import BUDGET_FACTOR
+
+    lines = []
+    for arch, res in doc["archs"].items():
+        st = res["stages"]
+        lines += [f"{level} {arch}", "", "| run | " + " | ".join(st) + " | top-1 | top-5 |",
+                  "|---|" + "---:|" * (len(st) + 2)]
+        for label, r in res["rows"].items():
+            lines.append(f"| {label} | " + " | ".join(f"{r['stages'][s]:.1e}" for s in st)
+                         + f" | {r['top1']:.2f} | {r['top5']:.2f} |")
+        for label, c in res["compare"].items():
+            lines += ["", f"compare(precision='{c.get('precision', 'float32')}') on {label}: largest local error / "
+                          f"emulated budget over all {c['layers']} layers {c['max_ratio']:.2f} (at {c['at']}; flag "
+                          f"threshold {BUDGET_FACTOR:g}); first divergence: {c['first_divergence']}."]
+        lines.append("")
+    return lines
+
+
+LOW_TITLE = "## Reduced-precision framework runs on the CPU"
+
+
+def append_low(doc, out):
+    """Append (or replace) the section of reduced-precision framework rows in
+    ``out``, leaving the float32/float64 results above it as they were."""
+    with open(out) as f:
+        text = f.read()
+    if LOW_TITLE in text:
+        text = text[:text.index(LOW_TITLE)].rstrip("\n") + "\n"
+    lines = ["", LOW_TITLE, "",
+             "torch modules converted with .half() / .to(torch.bfloat16), or float32 modules run under "
+             "torch.autocast('cpu', dtype); Keras models built under the mixed_float16 / mixed_bfloat16 policies. "
+             "Same weights, inputs and cells as above (compare the 'refresnet emulated float16/bfloat16' rows of "
+             "each architecture's table above); compare runs at the run's precision. Runs:", ""]
+    for r in doc["runs"]:
+        lines.append(f"- {r['date']}: `{r['command']}` (parts: {', '.join(r['parts'])}); versions: "
+                     + ", ".join(f"{k} {val}" for k, val in r["versions"].items()) + ".")
+    lines.append("")
+    lines += arch_tables(doc, "###")
+    with open(out, "w") as f:
+        f.write(text + "\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 def notes(doc):
@@ -619,6 +661,9 @@ def main(argv=None):
     ap.add_argument("--json-out", help="write this run's results as JSON (for --merge) instead of the markdown")
     ap.add_argument("--merge", nargs="+", metavar="JSON", help="merge runs' --json-out files into --out")
     ap.add_argument("--no-compare", action="store_true", help="skip the compare budget-ratio lines")
+    ap.add_argument("--append-low", action="store_true",
+                    help="with --merge: append the runs (torch-low, keras-mixed) to --out as the reduced-precision "
+                         "section instead of rewriting it")
     args = ap.parse_args(argv)
     args.argv = argv
     if args.merge:
@@ -626,7 +671,10 @@ def main(argv=None):
         for p in args.merge:
             with open(p) as f:
                 docs.append(json.load(f))
-        write(merge(docs), args.out)
+        if args.append_low:
+            append_low(merge(docs), args.out)
+        else:
+            write(merge(docs), args.out)
         return 0
     for arch in args.archs:
         try:

@@ -44,6 +44,7 @@ def test_other_preprocessing_into_a_caffe_model_is_named(fed, preset):
     assert report.layer("conv1_pad")["ratio"] > 1e5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy, precision", [("mixed_float16", "float16"), ("mixed_bfloat16", "bfloat16")])
 def test_mixed_precision_keras_run_passes_and_a_planted_flip_is_found(policy, precision):
     model, z, variants = case()
