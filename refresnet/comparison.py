@@ -570,7 +570,6 @@ class _Comparison:
     def run(self):
         loc64 = self.local_env(None)
         locemu = self.local_env(self.precision)
-        self.loc64 = loc64
         u = emulate.unit_roundoff(self.fmt)
         layers, first = [], None
         image_ratios = {}  # name -> per-image local ratios
