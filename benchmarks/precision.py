@@ -11,6 +11,14 @@ contributes the rows it can and a merge step writes the results file:
     /work/venv-tf/bin/python benchmarks/precision.py --archs keras_resnet50 keras_resnet101 keras_resnet152 --json-out /tmp/p-keras.json
     python benchmarks/precision.py --merge /tmp/p-torch.json /tmp/p-keras.json
 
+Reduced-precision framework runs (parts torch-low: torch float16, bfloat16 and
+autocast on the CPU; keras-mixed: the mixed_float16 / mixed_bfloat16 policies)
+are appended to the results as their own section:
+
+    /work/venv-torch/bin/python benchmarks/precision.py --archs resnet18 resnet50 --parts torch-low --json-out /tmp/p-low.json
+    /work/venv-tf/bin/python benchmarks/precision.py --archs keras_resnet50 --parts keras-mixed --json-out /tmp/p-mixed.json
+    python benchmarks/precision.py --merge /tmp/p-low.json /tmp/p-mixed.json --append-low
+
 PARTs (default: every one whose framework is importable), each applied to the
 architectures it fits:
 
@@ -71,7 +79,7 @@ TORCH_STAGES = ["maxpool", "layer1", "layer2", "layer3", "layer4", "fc"]
 KERAS_FNS = {"keras_resnet50": "ResNet50", "keras_resnet101": "ResNet101", "keras_resnet152": "ResNet152",
              "keras_resnet50v2": "ResNet50V2", "keras_resnet101v2": "ResNet101V2", "keras_resnet152v2": "ResNet152V2"}
 LOGITS, PROBS = "~predictions.logits", "predictions"  # the oracle's node names for the Keras head
-PARTS = ("emulated", "torch", "onnx", "keras")
+PARTS = ("emulated", "torch", "onnx", "keras", "torch-low", "keras-mixed")
 
 
 def log(msg):
@@ -172,13 +180,16 @@ def torch_model(arch, weights, dtype):
     return tm.eval()
 
 
-def torch_stages(tm, x, dtype):
+def torch_stages(tm, x, dtype, autocast=None):
+    import contextlib
+
     import torch
 
     out = {}
     handles = [tm.get_submodule(s).register_forward_hook(
         lambda m, i, o, s=s: out.__setitem__(s, o.detach().double().numpy())) for s in TORCH_STAGES]
-    with torch.no_grad():
+    amp = torch.autocast("cpu", dtype=autocast) if autocast is not None else contextlib.nullcontext()
+    with torch.no_grad(), amp:
         tm(torch.from_numpy(x).to(dtype))
     for h in handles:
         h.remove()
@@ -228,14 +239,16 @@ def keras_model(arch, weights, size, dtype):
 
     floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
     # Both before the model exists: either alone leaves a float32 input layer or float32 compute.
-    keras.config.set_floatx(dtype)
+    mixed = dtype.startswith("mixed_")  # a mixed policy: float32 variables and input, float16/bfloat16 compute
+    keras.config.set_floatx("float32" if mixed else dtype)
     keras.config.set_dtype_policy(dtype)
     try:
         km = getattr(keras.applications, KERAS_FNS[arch])(weights=None, input_shape=(size, size, 3))
     finally:
         keras.config.set_floatx(floatx)
         keras.config.set_dtype_policy(policy)
-    assert km.layers[-1].compute_dtype == dtype, (arch, km.layers[-1].compute_dtype)
+    want = dtype.split("_")[1] if mixed else dtype
+    assert km.layers[-2].compute_dtype == want, (arch, km.layers[-2].compute_dtype)
     for layer in km.layers:
         roles = keras_layer_roles(layer)
         if roles:
@@ -252,19 +265,20 @@ def keras_stages(km, model, x):
     names = [n for n, _ in stages(model) if n != LOGITS]
     probe = keras.Model(km.inputs[0], [km.get_layer(n).output for n in names])
     xin = x.astype(km.inputs[0].dtype)
-    outs = {n: np.asarray(o.numpy()) for n, o in zip(names, probe(xin, training=False))}
+    outs = {n: np.asarray(o.numpy()).astype(np.float64) for n, o in zip(names, probe(xin, training=False))}
     head = km.get_layer(PROBS)
     softmax = head.activation
     head.activation = keras.activations.linear
     try:
-        outs[LOGITS] = np.asarray(keras.Model(km.inputs[0], head.output)(xin, training=False).numpy())
+        outs[LOGITS] = np.asarray(keras.Model(km.inputs[0], head.output)(xin, training=False).numpy()).astype(np.float64)
     finally:
         head.activation = softmax
-    assert outs[PROBS].dtype == np.dtype(km.inputs[0].dtype)
     # the linear run must be the softmax run's input: its softmax gives the probabilities back
-    z = outs[LOGITS].astype(np.float64)
+    # (to the compute format's rounding: bfloat16 keeps 8 bits)
+    z = outs[LOGITS]
     p = np.exp(z - z.max(axis=1, keepdims=True))
-    assert np.allclose(p / p.sum(axis=1, keepdims=True), outs[PROBS], rtol=1e-3, atol=1e-6)
+    tol = {"float16": 2e-3, "bfloat16": 2e-2}.get(str(head.compute_dtype), 1e-3)
+    assert np.allclose(p / p.sum(axis=1, keepdims=True), outs[PROBS], rtol=tol, atol=1e-6)
     return outs
 
 
@@ -278,22 +292,38 @@ def importable(name):
         return False
 
 
+def run_nodes(model, xi, precision=None, keep=None):
+    """The kept nodes' outputs on internal input ``xi``, in float64 or emulated
+    ``precision`` (input rounded to its storage format first), on the one
+    interpreter (Model.run)."""
+    if precision is not None:
+        xi = emulate.round_to(xi, emulate.STORAGE[emulate.check_precision(precision)])
+    return model.run(xi, keep=set(keep), precision=precision)
+
+
+# torch's reduced-precision CPU runs: (label, module dtype, autocast dtype, compare precision).
+TORCH_LOW = [("torch float16", "float16", None, "float16"), ("torch bfloat16", "bfloat16", None, "bfloat16"),
+             ("torch autocast bfloat16", "float32", "bfloat16", "bfloat16"),
+             ("torch autocast float16", "float32", "float16", "float16")]
+KERAS_LOW = [("keras mixed_float16", "mixed_float16", "float16"), ("keras mixed_bfloat16", "mixed_bfloat16", "bfloat16")]
+
+
 def bench_arch(arch, size, parts, do_compare):
     t0 = time.perf_counter()
     weights = synthetic_weights(arch, seed=SEED)
     model = refresnet.build(arch, weights)
     x, names = inputs(arch, size)
     keep = {n for n, _ in stages(model)}
-    ref = emulate.run_nodes(model, model._to_internal(x), keep=keep)
+    ref = run_nodes(model, model._to_internal(x), keep=keep)
     result = {"stages": [label for _, label in stages(model)], "rows": {}, "compare": {}, "inputs": names,
               "oracle_digest": hashlib.sha256(np.ascontiguousarray(ref[logits_node(model)]).tobytes()).hexdigest()[:16]}
     rows = result["rows"]
     if "emulated" in parts:
         for p in emulate.PRECISIONS:
-            emu = emulate.run_nodes(model, model._to_internal(x), p, keep=keep)
+            emu = run_nodes(model, model._to_internal(x), p, keep=keep)
             rows[f"refresnet emulated {p}"] = row(model, ref, {k: model._to_external(v) for k, v in emu.items()})
             log(f"  {arch} emulated {p}: {time.perf_counter() - t0:.0f}s")
-    if not is_keras(arch) and ("torch" in parts or "onnx" in parts):
+    if not is_keras(arch) and ("torch" in parts or "onnx" in parts or "torch-low" in parts):
         import torch
 
         tm = torch_model(arch, weights, torch.float32)
@@ -304,6 +334,18 @@ def bench_arch(arch, size, parts, do_compare):
             if do_compare:
                 result["compare"]["torch float32"] = compare_ratio(model, x, tm)
                 log(f"  {arch} compare torch: {time.perf_counter() - t0:.0f}s")
+        if "torch-low" in parts:
+            for label, dtype, ac, prec in TORCH_LOW:
+                low = torch_model(arch, weights, getattr(torch, dtype))
+                rows[label] = row(model, ref, torch_stages(low, x, getattr(torch, dtype), ac and getattr(torch, ac)))
+                log(f"  {arch} {label}: {time.perf_counter() - t0:.0f}s")
+                if do_compare:
+                    if ac:
+                        with torch.autocast("cpu", dtype=getattr(torch, ac)):
+                            result["compare"][label] = compare_ratio(model, x, low, prec)
+                    else:
+                        result["compare"][label] = compare_ratio(model, x, low, prec)
+                    log(f"  {arch} compare {label}: {time.perf_counter() - t0:.0f}s")
         if "onnx" in parts:
             outs, notes = onnx_stages(tm, x)
             rows["onnxruntime float32"] = row(model, ref, outs)
@@ -318,16 +360,25 @@ def bench_arch(arch, size, parts, do_compare):
         if do_compare:
             result["compare"]["keras float32"] = compare_ratio(model, x_nhwc, km)
             log(f"  {arch} compare keras: {time.perf_counter() - t0:.0f}s")
+    if is_keras(arch) and "keras-mixed" in parts:
+        import keras
+
+        for label, policy, prec in KERAS_LOW:
+            km = keras_model(arch, weights, size, policy)
+            rows[label] = row(model, ref, keras_stages(km, model, x))
+            log(f"  {arch} {label}: {time.perf_counter() - t0:.0f}s")
+            if do_compare:
+                result["compare"][label] = compare_ratio(model, x, km, prec)
     return result
 
 
-def compare_ratio(model, x, framework_model):
+def compare_ratio(model, x, framework_model, precision="float32"):
     from refresnet.comparison import compare
 
-    report = compare(model, x.astype(np.float32), framework_model)
-    worst = max(report.layers, key=lambda r: r["ratio"])
+    report = compare(model, x.astype(np.float32), framework_model, precision=precision)
+    worst = max((r for r in report.layers if "ratio" in r), key=lambda r: r["ratio"])
     return {"max_ratio": worst["ratio"], "at": worst["name"], "layers": len(report.layers),
-            "first_divergence": report.first_divergence}
+            "first_divergence": report.first_divergence, "precision": precision}
 
 
 # ------------------------------------------------------------------ environment
@@ -376,7 +427,8 @@ def machine():
 
 def measure(args):
     parts = set(args.parts or [p for p in PARTS if p == "emulated" or importable(
-        {"torch": "torchvision", "onnx": "onnxruntime", "keras": "keras"}[p])])
+        {"torch": "torchvision", "onnx": "onnxruntime", "keras": "keras", "torch-low": "torchvision",
+         "keras-mixed": "keras"}[p])])
     if "onnx" in parts and not importable("torchvision"):
         raise SystemExit("--parts onnx: exports the torchvision model, so torch and torchvision must be installed")
     if "keras" in parts:
@@ -444,18 +496,7 @@ def markdown(doc):
         "see its docstring).",
         "",
     ]
-    for arch, res in doc["archs"].items():
-        st = res["stages"]
-        lines += [f"## {arch}", "", "| run | " + " | ".join(st) + " | top-1 | top-5 |",
-                  "|---|" + "---:|" * (len(st) + 2)]
-        for label, r in res["rows"].items():
-            lines.append(f"| {label} | " + " | ".join(f"{r['stages'][s]:.1e}" for s in st)
-                         + f" | {r['top1']:.2f} | {r['top5']:.2f} |")
-        for label, c in res["compare"].items():
-            lines += ["", f"compare(precision='float32') on {label}: largest local error / emulated budget over all "
-                          f"{c['layers']} layers {c['max_ratio']:.2f} (at {c['at']}; flag threshold "
-                          f"{BUDGET_FACTOR:g}); first divergence: {c['first_divergence']}."]
-        lines.append("")
+    lines += arch_tables(doc, "##")
     def family_of(arch):
         if not is_keras(arch):
             return "torchvision"
@@ -476,6 +517,51 @@ def markdown(doc):
         lines.append("")
     lines += notes(doc)
     return "\n".join(lines) + "\n"
+
+
+def arch_tables(doc, level):
+    """Each architecture's table of rows and its compare lines."""
+    from refresnet.comparison import BUDGET_FACTOR
+
+    lines = []
+    for arch, res in doc["archs"].items():
+        st = res["stages"]
+        lines += [f"{level} {arch}", "", "| run | " + " | ".join(st) + " | top-1 | top-5 |",
+                  "|---|" + "---:|" * (len(st) + 2)]
+        for label, r in res["rows"].items():
+            lines.append(f"| {label} | " + " | ".join(f"{r['stages'][s]:.1e}" for s in st)
+                         + f" | {r['top1']:.2f} | {r['top5']:.2f} |")
+        for label, c in res["compare"].items():
+            lines += ["", f"compare(precision='{c.get('precision', 'float32')}') on {label}: largest local error / "
+                          f"emulated budget over all {c['layers']} layers {c['max_ratio']:.2f} (at {c['at']}; flag "
+                          f"threshold {BUDGET_FACTOR:g}); first divergence: {c['first_divergence']}."]
+        lines.append("")
+    return lines
+
+
+LOW_TITLE = "## Reduced-precision framework runs on the CPU"
+
+
+def append_low(doc, out):
+    """Append (or replace) the section of reduced-precision framework rows in
+    ``out``, leaving the float32/float64 results above it as they were."""
+    with open(out) as f:
+        text = f.read()
+    if LOW_TITLE in text:
+        text = text[:text.index(LOW_TITLE)].rstrip("\n") + "\n"
+    lines = ["", LOW_TITLE, "",
+             "torch modules converted with .half() / .to(torch.bfloat16), or float32 modules run under "
+             "torch.autocast('cpu', dtype); Keras models built under the mixed_float16 / mixed_bfloat16 policies. "
+             "Same weights, inputs and cells as above (compare the 'refresnet emulated float16/bfloat16' rows of "
+             "each architecture's table above); compare runs at the run's precision. Runs:", ""]
+    for r in doc["runs"]:
+        lines.append(f"- {r['date']}: `{r['command']}` (parts: {', '.join(r['parts'])}); versions: "
+                     + ", ".join(f"{k} {val}" for k, val in r["versions"].items()) + ".")
+    lines.append("")
+    lines += arch_tables(doc, "###")
+    with open(out, "w") as f:
+        f.write(text + "\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 def notes(doc):
@@ -575,6 +661,9 @@ def main(argv=None):
     ap.add_argument("--json-out", help="write this run's results as JSON (for --merge) instead of the markdown")
     ap.add_argument("--merge", nargs="+", metavar="JSON", help="merge runs' --json-out files into --out")
     ap.add_argument("--no-compare", action="store_true", help="skip the compare budget-ratio lines")
+    ap.add_argument("--append-low", action="store_true",
+                    help="with --merge: append the runs (torch-low, keras-mixed) to --out as the reduced-precision "
+                         "section instead of rewriting it")
     args = ap.parse_args(argv)
     args.argv = argv
     if args.merge:
@@ -582,7 +671,10 @@ def main(argv=None):
         for p in args.merge:
             with open(p) as f:
                 docs.append(json.load(f))
-        write(merge(docs), args.out)
+        if args.append_low:
+            append_low(merge(docs), args.out)
+        else:
+            write(merge(docs), args.out)
         return 0
     for arch in args.archs:
         try:

@@ -22,6 +22,7 @@ from .errors import ArchitectureError, LoadError
 from .model import Model, build
 from .load import load
 from .comparison import compare
+from . import testing  # noqa: E402,F401 - refresnet.testing.assert_matches_oracle
 
 __version__ = "0.1.0"
 
