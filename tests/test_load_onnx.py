@@ -1,0 +1,91 @@
+"""refresnet.load of real torch.onnx.export graphs against onnx.reference.ReferenceEvaluator.
+
+Fixtures: tests/fixtures/make_onnx_fixtures.py (torchvision ResNet-18 and timm
+ResNet-18-D module structures, narrowed; opsets 11, 13, 17; BN folded by the
+eval export and kept; float32 and float64). Expected values are the ONNX
+reference evaluator's on the float64 graph, recorded by that script.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+from tolerances import NET_RTOL, rel_err
+
+onnx = pytest.importorskip("onnx")
+
+import refresnet  # noqa: E402
+
+HERE = os.path.join(os.path.dirname(__file__), "fixtures", "onnx")
+REGENERATE = "PYTHONPATH= /tmp/fixvenv/bin/python tests/fixtures/make_onnx_fixtures.py"
+FILES = sorted(f[:-5] for f in os.listdir(HERE) if f.endswith(".onnx") and not f.startswith("gluon")) \
+    if os.path.isdir(HERE) else []
+
+
+@pytest.fixture(scope="module")
+def expected():
+    path = os.path.join(HERE, "expected.npz")
+    if not os.path.exists(path):
+        pytest.fail(f"missing {path}; regenerate with: {REGENERATE}")
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+def test_the_fixture_set_covers_opsets_folding_and_dtypes():
+    assert {"tv_resnet18_op11_folded_f32", "tv_resnet18_op11_bn_f32", "tv_resnet18_op13_bn_f32",
+            "tv_resnet18_op17_bn_f64", "tv_resnet18_op17_folded_f64", "timm_resnet18d_op17_bn_f32"} <= set(FILES)
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_onnx_export_matches_the_reference_evaluator(name, expected):
+    model = refresnet.load(os.path.join(HERE, name + ".onnx"))
+    ours = model(expected["x"])
+    ref = expected[f"{name}/logits"]
+    assert ours.dtype == np.float64
+    assert rel_err(ours, ref) <= NET_RTOL, name
+
+
+@pytest.mark.parametrize("name", ["tv_resnet18_op17_bn_f64", "timm_resnet18d_op17_bn_f32"])
+def test_trace_names_are_the_graphs_value_names_and_every_value_matches(name, expected):
+    model = refresnet.load(os.path.join(HERE, name + ".onnx"))
+    trace = model.trace(expected["x"])
+    prefix = f"{name}/value/"
+    ref = {k[len(prefix):]: v for k, v in expected.items() if k.startswith(prefix)}
+    graph = onnx.load(os.path.join(HERE, name + ".onnx"))
+    values = [n.output[0] for n in graph.graph.node if n.op_type != "Constant"]
+    assert list(trace) == values  # execution order, the graph's names
+    assert set(ref) == set(trace)
+    for k, v in trace.items():
+        assert rel_err(v, ref[k]) <= NET_RTOL, k
+
+
+def test_folded_and_unfolded_exports_compute_the_same_network(expected):
+    folded = refresnet.load(os.path.join(HERE, "tv_resnet18_op17_folded_f64.onnx"))
+    kept = refresnet.load(os.path.join(HERE, "tv_resnet18_op17_bn_f64.onnx"))
+    x = expected["x"]
+    assert {n.op for n in folded.nodes} >= {"conv2d", "add", "linear"} and "batch_norm" not in {n.op for n in folded.nodes}
+    assert "batch_norm" in {n.op for n in kept.nodes}
+    # Folding changes the weights' roundings only (float64 export): 1e-10.
+    assert rel_err(folded(x), kept(x)) <= NET_RTOL
+
+
+def test_onnx_model_is_bitwise_the_same_alone_and_in_a_batch(expected):
+    model = refresnet.load(os.path.join(HERE, "timm_resnet18d_op17_bn_f32.onnx"))
+    x = expected["x"]
+    both = model(x)
+    assert np.array_equal(both[1:], model(x[1:]))
+    assert np.array_equal(model.trace(x[:1])["logits"], both[:1])
+
+
+def test_the_declared_input_shape_is_checked():
+    model = refresnet.load(os.path.join(HERE, "tv_resnet18_op17_bn_f32.onnx"))
+    with pytest.raises(ValueError, match=r"takes 'x' of shape \('batch', 3, 32, 32\)"):
+        model(np.zeros((1, 3, 30, 32)))
+    assert model(np.zeros((3, 3, 32, 32))).shape == (3, 10)  # the batch axis is named: free
+
+
+def test_repr_names_the_file_opset_and_input():
+    model = refresnet.load(os.path.join(HERE, "tv_resnet18_op11_folded_f32.onnx"))
+    text = repr(model)
+    assert "opset 11" in text and "'x' float32" in text and "10 classes" in text
