@@ -89,3 +89,21 @@ def test_repr_names_the_file_opset_and_input():
     model = refresnet.load(os.path.join(HERE, "tv_resnet18_op11_folded_f32.onnx"))
     text = repr(model)
     assert "opset 11" in text and "'x' float32" in text and "10 classes" in text
+
+
+@pytest.mark.parametrize("name, text", [
+    ("tv_resnet18_op17_folded_f64", "torchvision resnet18 exported with BN folded into the convs"),
+    ("tv_resnet18_op11_bn_f32", "torchvision resnet18 exported with BN kept as BatchNormalization nodes"),
+])
+def test_recognition_names_the_row_and_the_narrowed_widths(name, text):
+    model = refresnet.load(os.path.join(HERE, name + ".onnx"))
+    rec = model.arch.recognition
+    assert rec.row == "resnet18" and rec.text == text
+    assert rec.departures == ("widths [4, 8, 16, 32] instead of [64, 128, 256, 512]",)
+    assert text in repr(model)
+
+
+def test_recognition_says_where_timm_resnet_d_departs():
+    rec = refresnet.load(os.path.join(HERE, "timm_resnet18d_op17_bn_f32.onnx")).arch.recognition
+    assert "stem convs [(3, 2), (3, 1), (3, 1)] (kernel, stride) instead of [(7, 2)]" in rec.departures
+    assert "average-pool shortcuts (ResNet-D avg_down) instead of strided 1x1 convs" in rec.departures

@@ -271,6 +271,7 @@ def translate(model, path):
                 input_type=_FLOAT_TYPES.get(g.input.type.tensor_type.elem_type),
                 output_name=g.output_name, output_shape=g.shape(g.output_name),
                 producer=f"{model.producer_name} {model.producer_version}".strip(), constants=g.consts,
+                names=[t.name for t in model.graph.initializer][:8] + [n.output[0] for n in model.graph.node][:8],
                 onnx_nodes=list(model.graph.node))
     return g.nodes, out, info
 
