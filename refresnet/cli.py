@@ -452,9 +452,12 @@ def build_parser():
     if cmp is not None:
         c = sub.add_parser("compare", help=(cmp.__doc__ or "compare").strip().splitlines()[0])
         cmp.add_arguments(c)
+        from . import collect_onnx
+
+        collect_onnx.add_arguments(c)  # compare --onnx MODEL.onnx --input x.npy
         if not any(a.dest == "debug" for a in c._actions):
             c.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
-        c.set_defaults(func=cmp.run)
+        c.set_defaults(func=collect_onnx.runner(cmp.run))
     return parser
 
 

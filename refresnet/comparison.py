@@ -568,7 +568,11 @@ def compare(model, x, activations, *, precision="float32"):
     Returns a Report (see the module docstring).
     """
     if not isinstance(activations, Mapping):
-        if _is_torch_module(activations):
+        from .collect_onnx import collect_onnx, is_onnx_source  # ONNX Runtime (issue 13)
+
+        if is_onnx_source(activations):
+            activations = collect_onnx(activations, x)
+        elif _is_torch_module(activations):
             activations = collect_torch(activations, x)
         elif _is_keras_model(activations):
             activations = collect_keras(activations, x)
