@@ -181,8 +181,21 @@ def _gluon(st, info):
     return text, d
 
 
+def _notes(info):
+    spatial0 = info.get("notes", {}).get("spatial0", [])
+    if not spatial0:
+        return ()
+    return (f"{len(spatial0)} BatchNormalization nodes have spatial=0 with per-channel statistics: computed per "
+            f"channel, as onnx.reference does (ONNX Runtime did not: microsoft/onnxruntime#1958)",)
+
+
 def recognise(nodes, info):
     """A Recognition of the translated graph (``info`` from onnx_file.translate)."""
+    rec = _recognise(nodes, info)
+    return rec._replace(departures=rec.departures + _notes(info))
+
+
+def _recognise(nodes, info):
     st = structure(nodes)
     if st is None:
         return Recognition(text="not recognised as a ResNet (no residual adds)")

@@ -107,3 +107,28 @@ def test_recognition_says_where_timm_resnet_d_departs():
     rec = refresnet.load(os.path.join(HERE, "timm_resnet18d_op17_bn_f32.onnx")).arch.recognition
     assert "stem convs [(3, 2), (3, 1), (3, 1)] (kernel, stride) instead of [(7, 2)]" in rec.departures
     assert "average-pool shortcuts (ResNet-D avg_down) instead of strided 1x1 convs" in rec.departures
+
+
+@pytest.mark.parametrize("name, text", [
+    ("gluon_resnetv17_zoo", "MXNet/Gluon ResNet v1: stride on the first 1x1; BN kept as BatchNormalization nodes"),
+    ("gluon_resnetv24_zoo", "MXNet/Gluon ResNet v2: BatchNormalization on the input, pre-activation blocks, "
+                            "stride on the 3x3; BN kept as BatchNormalization nodes"),
+])
+def test_gluon_zoo_layout_graphs_match_the_reference_and_are_recognised(name, text, expected):
+    # Opset 7, IR 3 (initializers listed as inputs), spatial=0 BNs with (C,) statistics.
+    model = refresnet.load(os.path.join(HERE, name + ".onnx"))
+    assert rel_err(model(expected["x"]), expected[f"{name}/logits"]) <= NET_RTOL
+    rec = model.arch.recognition
+    assert rec.text == text
+    assert len(rec.departures) == 1 and "spatial=0 with per-channel statistics" in rec.departures[0]
+
+
+def test_gluon_v2_trace_matches_every_reference_value(expected):
+    name = "gluon_resnetv24_zoo"
+    model = refresnet.load(os.path.join(HERE, name + ".onnx"))
+    trace = model.trace(expected["x"])
+    prefix = f"{name}/value/"
+    ref = {k[len(prefix):]: v for k, v in expected.items() if k.startswith(prefix)}
+    assert set(trace) == set(ref) and list(trace)[0] == "resnetv24_batchnorm0_fwd"  # the input BN
+    for k, v in trace.items():
+        assert rel_err(v, ref[k]) <= NET_RTOL, k

@@ -182,6 +182,7 @@ class _Graph:
         self.consumers[self.output_name] = self.consumers.get(self.output_name, 0) + 1
         self.nodes = []
         self.runtime = {"input"}
+        self.notes = {}  # facts for recognition: {"spatial0": [BN values with spatial=0]}
 
     def value(self, name):
         """The executor's name of a graph value."""
@@ -272,7 +273,7 @@ def translate(model, path):
                 output_name=g.output_name, output_shape=g.shape(g.output_name),
                 producer=f"{model.producer_name} {model.producer_version}".strip(), constants=g.consts,
                 names=[t.name for t in model.graph.initializer][:8] + [n.output[0] for n in model.graph.node][:8],
-                onnx_nodes=list(model.graph.node))
+                notes=g.notes)
     return g.nodes, out, info
 
 
@@ -361,6 +362,8 @@ def _batch_norm(g, node, name, a):
     # onnx.reference applies them per channel as for spatial=1
     # (onnx/reference/ops/op_batch_normalization.py, _batchnorm_test_mode; onnx
     # 1.23), and so does refresnet; ONNX Runtime did not (microsoft/onnxruntime#1958).
+    if a.get("spatial", 1) == 0:
+        g.notes.setdefault("spatial0", []).append(name)
     _emit(g, name, "batch_norm", [_runtime(g, node, 0)], mean=mean, var=var, gamma=scale, beta=bias,
           eps=float(a.get("epsilon", 1e-5)))
 
