@@ -132,3 +132,17 @@ def test_gluon_v2_trace_matches_every_reference_value(expected):
     assert set(trace) == set(ref) and list(trace)[0] == "resnetv24_batchnorm0_fwd"  # the input BN
     for k, v in trace.items():
         assert rel_err(v, ref[k]) <= NET_RTOL, k
+
+
+def test_cli_inspect_shows_the_recognition_and_departures(capsys):
+    from refresnet.cli import main
+
+    assert main(["inspect", os.path.join(HERE, "gluon_resnetv17_zoo.onnx")]) == 0
+    out = capsys.readouterr().out
+    assert "recognised as: MXNet/Gluon ResNet v1: stride on the first 1x1" in out
+    assert "ONNX, opset 7, mxnet.onnx" in out and "spatial=0" in out
+    assert main(["inspect", "--json", os.path.join(HERE, "tv_resnet18_op17_folded_f32.onnx")]) == 0
+    import json
+
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["arch"] == "resnet18" and rep["ops"]["conv2d"] == 20 and "batch_norm" not in rep["ops"]
