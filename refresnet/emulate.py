@@ -243,7 +243,7 @@ def reduce_mean(args, kw, precision):
     return round_to(a.mean(axis=axes, dtype=np.float32, keepdims=kw.get("keepdims", True)), storage)
 
 
-def matmul(args, kw, precision):
+def matmul_constant(args, kw, precision):
     storage, operand = formats(precision)
     x = round_to(round_to(args[0], storage), operand)
     w = round_to(round_to(kw["w"], storage), operand)

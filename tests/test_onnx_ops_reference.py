@@ -174,7 +174,7 @@ def test_nhwc_export_head_transpose_flatten_reshape_matmul_add_softmax(tmp_path)
              helper.make_node("Softmax", ["z"], ["y"], axis=-1)]
     ours, ref, model = run_both(tmp_path, nodes, x, inits)
     assert rel_err(ours, ref) <= OP_RTOL
-    assert [n.op for n in model.nodes] == ["transpose", "conv2d", "transpose", "reshape", "matmul", "add_broadcast",
+    assert [n.op for n in model.nodes] == ["transpose", "conv2d", "transpose", "reshape", "matmul_constant", "add_broadcast",
                                            "softmax"]
 
 

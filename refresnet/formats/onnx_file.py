@@ -518,7 +518,7 @@ def _matmul(g, node, name, a):
     b = _const(g, node, 1, "B")
     if b.ndim != 2:
         raise _Refused(f"B has shape {b.shape}; refresnet multiplies by a constant matrix only")
-    _emit(g, name, "matmul", [_runtime(g, node, 0)], w=np.ascontiguousarray(b.T))
+    _emit(g, name, "matmul_constant", [_runtime(g, node, 0)], w=np.ascontiguousarray(b.T))
 
 
 def _transpose(g, node, name, a):

@@ -16,7 +16,7 @@ from .pool import avg_pool2d, global_avg_pool2d, global_max_pool2d, max_pool2d
 from .broadcast import add_broadcast, mul
 from .cast import cast
 from .constant_pad import constant_pad2d
-from .matmul import matmul
+from .matmul_constant import matmul_constant
 from .reduce_mean import reduce_mean
 from .reshape import flatten, reshape
 from .sigmoid import sigmoid
@@ -41,7 +41,7 @@ __all__ = [
     "mul",
     "cast",
     "constant_pad2d",
-    "matmul",
+    "matmul_constant",
     "reduce_mean",
     "flatten",
     "reshape",
