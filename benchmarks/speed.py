@@ -2,6 +2,7 @@
 
     python benchmarks/speed.py                 # the full report (several minutes)
     python benchmarks/speed.py --quick         # ResNet50 batch 1 and 8 only
+    python benchmarks/speed.py --onnx-only     # the ONNX path against the table path
 
 Every timing in the main table is the median of 3 rounds of --repeats runs (each
 round after one warm-up), in this process, refresnet and torch taking turns by
@@ -187,12 +188,104 @@ def first_call_rows(arch):
     return rows
 
 
+def onnx_graph(model, path):
+    """Write a table model's graph as an .onnx file (opset 17, float32 weights
+    would change the values, so float64), one ONNX node per refresnet node, as a
+    torchvision export lays it out (BN kept): the ONNX path's benchmark input."""
+    from onnx import TensorProto, helper, numpy_helper, save
+
+    def pads(p):
+        if isinstance(p, int):
+            return [p] * 4
+        (t, b), (l, r) = p if isinstance(p[0], (tuple, list)) else ((p[0], p[0]), (p[1], p[1]))
+        return [t, l, b, r]
+
+    def pair(v):
+        return list(v) if isinstance(v, (tuple, list)) else [v, v]
+
+    nodes, inits, canon = [], [], {"input": "x"}
+
+    def init(name, a):
+        inits.append(numpy_helper.from_array(np.asarray(a, dtype=np.float64), name))
+        return name
+
+    for n in model.nodes:
+        ins = [canon.get(i, i) for i in n.inputs]
+        kw = n.kwargs
+        if n.op == "alias":
+            canon[n.name] = ins[0]
+            continue
+        if n.op == "conv2d":
+            extra = [init(n.name + ".bias", kw["bias"])] if kw.get("bias") is not None else []
+            nodes.append(helper.make_node("Conv", ins + [init(n.name + ".weight", kw["w"])] + extra, [n.name],
+                                          kernel_shape=list(kw["w"].shape[2:]), strides=pair(kw.get("stride", 1)),
+                                          pads=pads(kw.get("padding", 0)), group=kw.get("groups", 1)))
+        elif n.op == "batch_norm":
+            nodes.append(helper.make_node("BatchNormalization", ins + [init(n.name + f".{k}", kw[k]) for k in
+                                                                       ("gamma", "beta", "mean", "var")],
+                                          [n.name], epsilon=kw["eps"]))
+        elif n.op == "relu":
+            nodes.append(helper.make_node("Relu", ins, [n.name]))
+        elif n.op == "add":
+            nodes.append(helper.make_node("Add", ins, [n.name]))
+        elif n.op == "max_pool2d":
+            k = pair(kw["kernel_size"])
+            nodes.append(helper.make_node("MaxPool", ins, [n.name], kernel_shape=k, strides=pair(kw.get("stride") or k),
+                                          pads=pads(kw.get("padding", 0))))
+        elif n.op == "global_avg_pool2d":
+            nodes.append(helper.make_node("GlobalAveragePool", ins, [n.name]))
+        elif n.op == "linear":
+            nodes.append(helper.make_node("Flatten", ins, [n.name + ".flat"], axis=1))
+            nodes.append(helper.make_node("Gemm", [n.name + ".flat", init(n.name + ".weight", kw["w"]),
+                                                   init(n.name + ".bias", kw["b"])], [n.name], transB=1))
+        else:
+            raise ValueError(f"onnx_graph: no ONNX form for {n.op}")
+    out = canon.get(model.program.output, model.program.output)
+    graph = helper.make_graph(nodes, "bench", [helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["N", 3, 224, 224])],
+                              [helper.make_tensor_value_info(out, TensorProto.DOUBLE, None)], inits)
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+def onnx_rows(archs, batches, r):
+    """ms per image of the table path and of the same network loaded from .onnx."""
+    rng = np.random.default_rng(0)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for arch in archs:
+            model = refresnet.build(arch, synthetic_weights(arch, seed=0))
+            path = os.path.join(tmp, arch + ".onnx")
+            onnx_graph(model, path)
+            om = refresnet.load(path)
+            for batch in batches:
+                x = rng.normal(size=(batch, 3, 224, 224))
+                # The same network: ONNX stores BN's epsilon as a float32 attribute
+                # (1e-5 -> 9.99999974737875e-06), which moves outputs ~1e-11.
+                a, b = om(x), model(x)
+                assert np.abs(a - b).max() <= 1e-9 * np.abs(b).max()
+                t_table, t_onnx = interleaved_medians([lambda: model(x), lambda: om(x)], r)
+                rows.append((arch, batch, 1000 * t_table / batch, 1000 * t_onnx / batch, t_onnx / t_table))
+    return rows
+
+
+def print_onnx_rows(rows):
+    print("## The ONNX path: the same network read from an .onnx file (ms per image, 224x224)")
+    print()
+    print("| arch | batch | table path | ONNX path | ONNX / table |")
+    print("|---|---|---|---|---|")
+    for arch, batch, a, b, ratio in rows:
+        print(f"| {arch} | {batch} | {a:.1f} | {b:.1f} | {ratio:.3f}x |")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--onnx-only", action="store_true", help="only the ONNX path's rows (needs onnx)")
     args = ap.parse_args(argv)
     r = args.repeats
+    if args.onnx_only:
+        print_onnx_rows(onnx_rows(["resnet50"], [1, 4], r))
+        return 0
 
     print(f"# refresnet speed, {time.strftime('%Y-%m-%d %H:%M %Z')}")
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.machine()) if os.path.exists("/proc/cpuinfo") else platform.machine()
@@ -257,6 +350,12 @@ def main(argv=None):
             else:
                 row += ["-", "-", "-"]
             print("| " + " | ".join(row) + " |")
+    try:
+        import onnx  # noqa: F401
+        print()
+        print_onnx_rows(onnx_rows(["resnet50"] if args.quick else ["resnet18", "resnet50"], [1, 8], r))
+    except ImportError:
+        print("\n(onnx not installed: no ONNX path rows)")
     if args.quick:
         return 0
 

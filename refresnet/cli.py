@@ -334,8 +334,38 @@ def weights_fingerprint(weights, naming):
     return whole.hexdigest()[:16]
 
 
+def _is_onnx_file(spec):
+    if spec.startswith("synthetic:") or not os.path.isfile(spec):
+        return False
+    from .load import sniff_format
+
+    return sniff_format(spec) == "onnx"
+
+
+def onnx_inspect_report(path):
+    """inspect for an .onnx file: the graph, its opset and what refresnet recognises in it."""
+    from collections import Counter
+
+    from .load import load
+
+    model = load(path)
+    a = model.arch
+    rec = a.recognition
+    return {
+        "file": path, "format": "onnx", "size_bytes": os.path.getsize(path), "opset": a.opset, "producer": a.producer,
+        "input": {"name": a.input_name, "shape": list(a.input_shape or ()), "type": a.input_type},
+        "output": a.output_name, "num_classes": model.num_classes, "arch": rec.row,
+        "recognition": rec.text, "departures": list(rec.departures),
+        "ops": dict(Counter(n.op for n in model.nodes)), "nodes": len(model.nodes),
+        "parameter_count": int(model.parameter_count()),
+    }
+
+
 def inspect_report(spec, arch=None):
     from .model import Model
+
+    if _is_onnx_file(spec):
+        return onnx_inspect_report(spec)
 
     weights, row, label, fmt, synthetic = read_weight_dict(spec, arch)
     model = Model(row, weights, path=label, source=fmt)
@@ -396,6 +426,16 @@ def run_inspect(args):
     rep = inspect_report(args.file, args.arch)
     if args.json:
         print(json.dumps(rep))
+        return EXIT_OK
+    if rep["format"] == "onnx":
+        for k, v in [("file", f"{rep['file']} ({rep['size_bytes']} bytes)"),
+                     ("format", f"ONNX, opset {rep['opset']}, {rep['producer'] or 'unknown producer'}"),
+                     ("input", f"{rep['input']['name']!r} {rep['input']['type']} {tuple(rep['input']['shape'])}"),
+                     ("recognised as", rep["recognition"]),
+                     ("departs", "; ".join(rep["departures"]) or "nowhere"),
+                     ("classes", str(rep["num_classes"])), ("parameters", f"{rep['parameter_count']:,}"),
+                     ("nodes", f"{rep['nodes']}: " + ", ".join(f"{k} {v}" for k, v in sorted(rep["ops"].items())))]:
+            print(f"{k:>14}: {v}")
         return EXIT_OK
     if rep["synthetic"]:
         print(f"*** SYNTHETIC WEIGHTS ({rep['file']}): seeded random, not trained ***")
@@ -483,9 +523,12 @@ def build_parser():
     if cmp is not None:
         c = sub.add_parser("compare", help=(cmp.__doc__ or "compare").strip().splitlines()[0])
         cmp.add_arguments(c)
+        from . import collect_onnx
+
+        collect_onnx.add_arguments(c)  # compare --onnx MODEL.onnx --input x.npy
         if not any(a.dest == "debug" for a in c._actions):
             c.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
-        c.set_defaults(func=cmp.run)
+        c.set_defaults(func=collect_onnx.runner(cmp.run))
     return parser
 
 

@@ -1066,13 +1066,17 @@ def collect(theirs, x):
     ``x`` and every layer's output collected."""
     if isinstance(theirs, Mapping):
         return theirs
+    from .collect_onnx import collect_onnx, is_onnx_source  # ONNX Runtime (issue 13)
+
+    if is_onnx_source(theirs):
+        return collect_onnx(theirs, x)
     if _is_torch_module(theirs):
         return collect_torch(theirs, x)
     if _is_keras_model(theirs):
         return collect_keras(theirs, x)
     raise TypeError(
-        f"activations: expected a dict {{layer name: array}}, a torch nn.Module or a Keras model, "
-        f"got {type(theirs).__name__}"
+        f"activations: expected a dict {{layer name: array}}, a torch nn.Module, a Keras model, "
+        f"an .onnx path or an onnxruntime InferenceSession, got {type(theirs).__name__}"
     )
 
 

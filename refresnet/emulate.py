@@ -208,6 +208,52 @@ def softmax(args, kw, precision):
     return round_to(e / e.sum(axis=-1, keepdims=True, dtype=np.float32), storage)
 
 
+# ---- ONNX ops (refresnet/formats/onnx_file.py): the same model, float32
+# arithmetic with each result rounded to the storage format.
+
+def sigmoid(args, kw, precision):
+    storage, _ = formats(precision)
+    a = round_to(args[0], storage).astype(np.float32)
+    with np.errstate(over="ignore"):
+        y = np.float32(1) / (np.float32(1) + np.exp(-a))
+    return round_to(y, storage)
+
+
+def _binary(ufunc):
+    def run(args, kw, precision):
+        storage, _ = formats(precision)
+        a, b = args if len(args) == 2 else (args[0], kw["b"])
+        return round_to(ufunc(round_to(a, storage).astype(np.float32), round_to(b, storage).astype(np.float32)),
+                        storage)
+
+    run.__name__ = f"emulated_{ufunc.__name__}"
+    return run
+
+
+add_broadcast = _binary(np.add)
+mul = _binary(np.multiply)
+
+
+def reduce_mean(args, kw, precision):
+    # The float32 mean of the rounded inputs (NumPy's pairwise float32 sum), as
+    # global_avg_pool2d is emulated.
+    storage, _ = formats(precision)
+    a = round_to(args[0], storage).astype(np.float32)
+    axes = kw.get("axes")
+    axes = tuple(range(a.ndim)) if axes is None else tuple(int(ax) % a.ndim for ax in axes)
+    return round_to(a.mean(axis=axes, dtype=np.float32, keepdims=kw.get("keepdims", True)), storage)
+
+
+def matmul_constant(args, kw, precision):
+    storage, operand = formats(precision)
+    x = round_to(round_to(args[0], storage), operand)
+    w = round_to(round_to(kw["w"], storage), operand)
+    rows = np.ascontiguousarray(x.reshape(-1, w.shape[1]).astype(np.float32))
+    out = kernels.linear32(rows, np.ascontiguousarray(w.astype(np.float32)),
+                           np.empty((rows.shape[0], w.shape[0]), dtype=np.float32))
+    return round_to(out.reshape(x.shape[:-1] + (w.shape[0],)), storage)
+
+
 def exact(fn):
     """The emulation of an op that does no arithmetic (relu, max pooling, zero
     padding, subsampling, reshapes): the float64 op applied to inputs already

@@ -34,6 +34,11 @@ def sniff_format(path):
             if "model.weights.h5" in names:
                 return "keras-zip"
             raise LoadError(path, "zip archive holding neither a torch data.pkl nor a Keras model.weights.h5")
+        # ONNX: a ModelProto serialised in field order starts with ir_version
+        # (field 1, varint: tag 0x08, a small version), then producer_name (0x12),
+        # ..., graph (0x3a) or opset_import (0x42) (onnx/onnx.proto).
+        if len(head) >= 3 and head[0] == 0x08 and 1 <= head[1] <= 0x7F and head[2] in b"\x12\x1a\x22\x28\x32\x3a\x42":
+            return "onnx"
     if len(head) >= 262 and head[257:262] == b"ustar":
         return "torch-tar"
     # safetensors before pickle: its little-endian header length can start with 0x80,
@@ -47,7 +52,7 @@ def sniff_format(path):
     raise LoadError(
         path,
         "not a recognised weight file: expected a torch.save file (.pth/.pt), .safetensors, "
-        "a Keras .h5/.weights.h5, or a .keras archive",
+        "a Keras .h5/.weights.h5, a .keras archive, or an ONNX model (.onnx)",
     )
 
 
@@ -59,6 +64,8 @@ def read_weights(path):
 
 def _read_weights(path):
     fmt = sniff_format(path)
+    if fmt == "onnx":
+        raise LoadError(path, "an ONNX model is a graph, not a weight dict for a table row; open it with refresnet.load")
     if fmt.startswith("torch"):
         from .formats.torch_file import extract_state_dict, read_torch_file
 
@@ -79,10 +86,19 @@ def load(path, arch=None, include_top=None, pooling=None):
     Format (torch zip / legacy / tar, safetensors, Keras legacy .h5, .weights.h5,
     .keras) is detected from the bytes, the architecture from the tensor names and
     shapes; ``arch=`` (a name from refresnet.ARCHS) overrides the detection.
+    An ONNX model (.onnx, needs the onnx package) is its own graph: the Model
+    computes it node by node (refresnet/formats/onnx_file.py).
     ``include_top``: None = as the file has it. ``pooling`` (Keras without top):
     None, "avg" or "max". Every problem raises refresnet.LoadError naming the file.
     """
     path = os.fspath(path)
+    if sniff_format(path) == "onnx":
+        # An ONNX file is a graph, not weights for a row: it runs as it is.
+        if arch is not None or include_top is not None or pooling is not None:
+            raise LoadError(path, "an ONNX model runs its own graph; arch=, include_top= and pooling= do not apply")
+        from .formats.onnx_file import load_onnx
+
+        return load_onnx(path)
     weights, fmt, info = read_weights(path)
     row = get_arch(arch) if arch is not None else detect_arch(weights, path)
     return Model(row, weights, include_top=include_top, pooling=pooling, path=path, source=fmt, consume=True)

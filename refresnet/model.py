@@ -20,6 +20,8 @@ class Model:
     same bits for an image alone or in any batch, on any number of threads.
     """
 
+    _input_check = None  # from_program: the graph's own check of the input (no layout change)
+
     def __init__(self, arch, weights, include_top=None, pooling=None, path=None, source=None, consume=False):
         self.arch = get_arch(arch)
         self.path = path
@@ -33,6 +35,22 @@ class Model:
         self.num_classes = info["num_classes"]
         self.program = executor.Program(nodes, info["output"])
 
+    @classmethod
+    def from_program(cls, program, arch, *, input_check, path=None, source=None, include_top=True,
+                     num_classes=None):
+        """A Model that runs ``program`` (an executor.Program read from a file,
+        e.g. an ONNX graph: refresnet.formats.onnx_file) instead of a row's graph.
+        ``arch`` describes it (name, framework, layout, describe()); its values
+        are the program's own, so nothing is transposed (layout is neither NCHW
+        nor NHWC); ``input_check(x)`` turns the caller's array into the
+        program's input or raises ValueError naming what is wrong."""
+        self = cls.__new__(cls)
+        self.arch, self.path, self.source = arch, path, source
+        self.include_top, self.pooling, self.num_classes = include_top, None, num_classes
+        self.program = program
+        self._input_check = input_check
+        return self
+
     @property
     def nodes(self):
         return self.program.nodes
@@ -40,6 +58,8 @@ class Model:
     # ------------------------------------------------------------ running
 
     def _to_internal(self, x):
+        if self._input_check is not None:
+            return self._input_check(x)
         a = np.asarray(x)
         if a.dtype.kind not in "fiub":
             raise ValueError(f"input: expected a numeric array, got dtype {a.dtype}")

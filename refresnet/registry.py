@@ -81,3 +81,21 @@ register("zero_channel_shortcut", ops.zero_channel_shortcut, emulate.exact(ops.z
 register("flatten_nhwc", ops.flatten_nhwc, emulate.exact(ops.flatten_nhwc))
 register("linear", ops.linear, emulate.linear)
 register("softmax", ops.softmax, emulate.softmax)
+
+# ---------------------------------------------------------------- ONNX
+# The ops ONNX graphs need beyond the table's (refresnet/formats/onnx_file.py
+# maps each ONNX op type onto an entry; where the semantics are identical it
+# uses the table's own entries: Conv -> conv2d, BatchNormalization ->
+# batch_norm, Relu -> relu, MaxPool -> max_pool2d, AveragePool -> avg_pool2d,
+# GlobalAveragePool/GlobalMaxPool -> global_*_pool2d, same-shape Add -> add,
+# Gemm -> linear, Softmax -> softmax, Identity and float Casts -> alias).
+register("add_broadcast", ops.add_broadcast, emulate.add_broadcast)
+register("mul", ops.mul, emulate.mul)
+register("sigmoid", ops.sigmoid, emulate.sigmoid, channelwise=True, writes_out=True)
+register("reduce_mean", ops.reduce_mean, emulate.reduce_mean)
+register("matmul_constant", ops.matmul_constant, emulate.matmul_constant)
+register("constant_pad2d", ops.constant_pad2d, emulate.exact(ops.constant_pad2d), channelwise=True)
+register("flatten", ops.flatten, emulate.exact(ops.flatten))
+register("reshape", ops.reshape, emulate.exact(ops.reshape))
+register("transpose", ops.transpose, emulate.exact(ops.transpose))
+register("cast", ops.cast, emulate.exact(ops.cast))

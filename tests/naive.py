@@ -41,9 +41,12 @@ def pads(padding, kernel=(1, 1), stride=(1, 1), dilation=(1, 1), size=None):
     if isinstance(padding, str):
         if padding == "valid":
             return (0, 0, 0, 0)
-        assert padding == "same"
+        assert padding in ("same", "same_lower")
         t, b = tf_same_axis(size[0], kernel[0], stride[0], dilation[0])
         l, r = tf_same_axis(size[1], kernel[1], stride[1], dilation[1])
+        if padding == "same_lower":
+            # ONNX SAME_LOWER: the odd extra pad goes before, not after.
+            return (b, t, r, l)
         return (t, b, l, r)
     if isinstance(padding, (tuple, list)) and isinstance(padding[0], (tuple, list)):
         (t, b), (l, r) = padding
@@ -278,3 +281,102 @@ def softmax(x, axis=-1):
         for k in range(len(e)):
             out[r, k] = e[k] / s
     return np.moveaxis(out.reshape(moved.shape), -1, axis)
+
+
+# ---- ops of ONNX graphs
+
+
+def sigmoid(x):
+    """1 / (1 + e^-x) per element (math.exp; overflow gives 0)."""
+    x = np.asarray(x, dtype=np.float64)
+    flat = x.reshape(-1)
+    y = np.zeros(flat.shape)
+    for k in range(flat.size):
+        v = float(flat[k])
+        try:
+            e = math.exp(-v)
+        except OverflowError:
+            e = math.inf
+        y[k] = 1.0 / (1.0 + e)
+    return y.reshape(x.shape)
+
+
+def _broadcast_index(idx, shape, out_ndim):
+    """The index of a broadcast operand of ``shape`` for output index ``idx``."""
+    lead = out_ndim - len(shape)
+    return tuple(0 if shape[d] == 1 else idx[lead + d] for d in range(len(shape)))
+
+
+def binary(a, b, fn):
+    """fn(a, b) per output element, with the NumPy/ONNX broadcasting rule written out:
+    axes aligned at the end, a size-1 axis repeated."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    nd = max(a.ndim, b.ndim)
+    sa = (1,) * (nd - a.ndim) + a.shape
+    sb = (1,) * (nd - b.ndim) + b.shape
+    out_shape = tuple(max(p, q) for p, q in zip(sa, sb))
+    y = np.zeros(out_shape)
+    for idx in np.ndindex(*out_shape):
+        y[idx] = fn(float(a[_broadcast_index(idx, a.shape, nd)]), float(b[_broadcast_index(idx, b.shape, nd)]))
+    return y
+
+
+def reduce_mean(x, axes=None, keepdims=True):
+    """For each output position: fsum of the inputs whose non-reduced indices match, / their count."""
+    x = np.asarray(x, dtype=np.float64)
+    axes = tuple(range(x.ndim)) if axes is None else tuple(a % x.ndim for a in axes)
+    out_shape = tuple(1 if d in axes else x.shape[d] for d in range(x.ndim))
+    sums = {}
+    for idx in np.ndindex(*x.shape):
+        key = tuple(0 if d in axes else idx[d] for d in range(x.ndim))
+        sums.setdefault(key, []).append(float(x[idx]))
+    y = np.zeros(out_shape)
+    for key, vals in sums.items():
+        y[key] = math.fsum(vals) / len(vals)
+    if not keepdims:
+        y = y.reshape(tuple(x.shape[d] for d in range(x.ndim) if d not in axes))
+    return y
+
+
+def matmul(x, b):
+    """y[..., m] = fsum_k x[..., k] * b[k, m] (ONNX MatMul with a 2-D B)."""
+    x = np.asarray(x, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    y = np.zeros(x.shape[:-1] + (b.shape[1],))
+    for idx in np.ndindex(*x.shape[:-1]):
+        for m in range(b.shape[1]):
+            y[idx + (m,)] = math.fsum(x[idx + (k,)] * b[k, m] for k in range(b.shape[0]))
+    return y
+
+
+def transpose(x, perm):
+    """y[i] = x[j] with j[perm[k]] = i[k], element by element."""
+    x = np.asarray(x)
+    out_shape = tuple(x.shape[p] for p in perm)
+    y = np.zeros(out_shape, dtype=x.dtype)
+    for idx in np.ndindex(*out_shape):
+        src = [0] * x.ndim
+        for k, p in enumerate(perm):
+            src[p] = idx[k]
+        y[idx] = x[tuple(src)]
+    return y
+
+
+def row_major(x):
+    """The elements of x in row-major order, as a list."""
+    x = np.asarray(x)
+    return [x[idx] for idx in np.ndindex(*x.shape)]
+
+
+def constant_pad2d(x, padding, value):
+    x = np.asarray(x, dtype=np.float64)
+    N, C, H, W = x.shape
+    t, b, l, r = pads(padding)
+    y = np.full((N, C, H + t + b, W + l + r), float(value))
+    for n in range(N):
+        for c in range(C):
+            for i in range(H):
+                for j in range(W):
+                    y[n, c, i + t, j + l] = x[n, c, i, j]
+    return y

@@ -12,6 +12,15 @@ from .linear import linear
 from .pad import zero_pad2d
 from .residual import add, flatten_nhwc, subsample, zero_channel_shortcut
 from .pool import avg_pool2d, global_avg_pool2d, global_max_pool2d, max_pool2d
+# The ops ONNX graphs add (refresnet/formats/onnx_file.py).
+from .broadcast import add_broadcast, mul
+from .cast import cast
+from .constant_pad import constant_pad2d
+from .matmul_constant import matmul_constant
+from .reduce_mean import reduce_mean
+from .reshape import flatten, reshape
+from .sigmoid import sigmoid
+from .transpose import transpose
 
 __all__ = [
     "conv2d",
@@ -28,4 +37,14 @@ __all__ = [
     "subsample",
     "zero_channel_shortcut",
     "flatten_nhwc",
+    "add_broadcast",
+    "mul",
+    "cast",
+    "constant_pad2d",
+    "matmul_constant",
+    "reduce_mean",
+    "flatten",
+    "reshape",
+    "sigmoid",
+    "transpose",
 ]

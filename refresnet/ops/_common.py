@@ -53,18 +53,23 @@ def explicit_padding(padding, kernel=(1, 1), stride=(1, 1), dilation=(1, 1), siz
     """Any accepted padding form -> (top, bottom, left, right).
 
     Forms: int; (ph, pw); ((top, bottom), (left, right)); "valid" (no padding);
-    "same" (TensorFlow's rule, which needs the input ``size`` (H, W))."""
+    "same" (TensorFlow's rule, which needs the input ``size`` (H, W)): ONNX
+    auto_pad SAME_UPPER is this rule; "same_lower" is ONNX auto_pad SAME_LOWER,
+    the same total with the odd extra pad before (top/left) instead of after
+    (onnx/defs/nn/defs.cc, the auto_pad attribute; onnx 1.23)."""
     if isinstance(padding, str):
         mode = padding.lower()
         if mode == "valid":
             return (0, 0, 0, 0)
-        if mode == "same":
+        if mode in ("same", "same_lower"):
             if size is None:
-                raise ValueError(f"{name}: 'same' needs the input size")
+                raise ValueError(f"{name}: {mode!r} needs the input size")
             t, b = tf_same_pads(size[0], kernel[0], stride[0], dilation[0])
             l, r = tf_same_pads(size[1], kernel[1], stride[1], dilation[1])
+            if mode == "same_lower":
+                (t, b), (l, r) = (b, t), (r, l)
             return (t, b, l, r)
-        raise ValueError(f"{name}: expected 'valid' or 'same', got {padding!r}")
+        raise ValueError(f"{name}: expected 'valid', 'same' or 'same_lower', got {padding!r}")
     if (
         isinstance(padding, (tuple, list))
         and len(padding) == 2

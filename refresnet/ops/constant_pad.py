@@ -1,0 +1,17 @@
+"""constant_pad2d: pad H and W with a constant (ONNX Pad, mode 'constant', any value)."""
+
+import numpy as np
+
+from ._common import as_nchw, explicit_padding
+
+
+def constant_pad2d(x, padding, value=0.0):
+    """x (N, C, H, W) with ``padding`` (top, bottom), (left, right) rows and
+    columns of ``value`` added (ONNX Pad in 'constant' mode on the spatial axes;
+    value 0 is ``zero_pad2d``, -inf the padding of a max pool written as a Pad)."""
+    x = as_nchw(x)
+    t, b, l, r = explicit_padding(padding, name="padding")
+    N, C, H, W = x.shape
+    out = np.full((N, C, H + t + b, W + l + r), float(value), dtype=np.float64)
+    out[:, :, t : t + H, l : l + W] = x
+    return out
