@@ -51,3 +51,26 @@ def test_repr_says_which_variant_and_constants():
     model = refresnet.build("keras_resnet50_old", synthetic_weights("keras_resnet50_old", seed=1, calibrate=False))
     text = repr(model)
     assert "keras_resnet50_old" in text and "BN eps 0.001" in text and "stride on the first 1x1" in text
+
+
+def test_a_conv_fused_with_the_relu_that_reads_it_applies_the_relu():
+    # A graph with BN folded into the convs (an ONNX export) has conv -> ReLU; the
+    # plan fuses the two, with or without a BN between, on one thread or shared.
+    from refresnet import executor, threads
+
+    rng = np.random.default_rng(7)
+    w = rng.normal(size=(8, 3, 3, 3))
+    nodes = [executor.Node("c", "conv2d", ("input",), dict(w=w, bias=rng.normal(size=8), padding=1)),
+             executor.Node("r", "relu", ("c",), {})]
+    program = executor.Program(nodes, "r")
+    assert [s.fused for s in program.steps] == [("c", "r")]
+    x = rng.normal(size=(1, 3, 40, 36))
+    expected = np.maximum(refresnet.ops.conv2d(x, w, nodes[0].kwargs["bias"], padding=1), 0.0)
+    assert (expected == 0).any() and (expected > 0).any()
+    assert np.array_equal(program.run(x, fused=True), expected)
+    team = executor.Team(2)
+    try:
+        with threads.single_threaded_blas():
+            assert np.array_equal(program.run(x, fused=True, team=team), expected)
+    finally:
+        team.close()

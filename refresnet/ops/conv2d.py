@@ -82,7 +82,7 @@ def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, team=None
     unfolding by channels and its row blocks).
 
     ``batch_norm`` (a dict of refresnet.ops.batch_norm's mean, var, gamma, beta,
-    eps) and ``relu``: the BN (and ReLU) that follow, applied to each block
+    eps) and ``relu``: the BN and/or ReLU that follow, applied to each block
     right after its GEMM while it is in cache (the executor's fused plan). Each
     output element goes through the same operations as conv2d then batch_norm,
     so the values are identical.
@@ -93,17 +93,18 @@ def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, team=None
     if bias is not None:
         bias = as_vector(bias, g.out_channels, "bias")
     out = np.empty((x.shape[0], g.out_channels, g.out_h, g.out_w), dtype=np.float64)
-    bn = None if batch_norm is None else _bn_args(batch_norm, g.out_channels, relu)
+    bn = None if batch_norm is None else _bn_args(batch_norm, g.out_channels)
+    relu = bool(relu)
     cut = panels(g)
     with threads.single_threaded_blas():
         if team is None or team.size == 1 or x.shape[0] != 1:
             buf = panel_buffer(g)
             for n in range(x.shape[0]):
                 for p0, p1 in cut:
-                    compute_panel(x[n], w, g, out[n], p0, p1, bias, bn, buf)
+                    compute_panel(x[n], w, g, out[n], p0, p1, bias, bn, relu, buf)
             return out
         if len(cut) > 1:
-            team.map(lambda i: compute_panel(x[0], w, g, out[0], *cut[i], bias, bn), len(cut))
+            team.map(lambda i: compute_panel(x[0], w, g, out[0], *cut[i], bias, bn, relu), len(cut))
             return out
         if g.pointwise:
             operand = panel_operand(x[0], g, *cut[0])
@@ -116,7 +117,7 @@ def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, team=None
             c = [k * g.in_channels // pieces for k in range(pieces + 1)]
             team.map(lambda i: unfold(x[0], g, operand, c[i], c[i + 1]), pieces)
         rows = row_blocks(g)
-        team.map(lambda i: gemm_block(w, operand, g, out[0], Block(*rows[i], *cut[0]), bias, bn), len(rows))
+        team.map(lambda i: gemm_block(w, operand, g, out[0], Block(*rows[i], *cut[0]), bias, bn, relu), len(rows))
     return out
 
 
@@ -142,11 +143,11 @@ def panel_operand(image, g, p0, p1, buf=None):
     return cols
 
 
-def compute_panel(image, w, g, out_n, p0, p1, bias=None, bn=None, buf=None):
+def compute_panel(image, w, g, out_n, p0, p1, bias=None, bn=None, relu=False, buf=None):
     """Panel [p0, p1) of one image: unfold its positions, then its row blocks."""
     operand = panel_operand(image, g, p0, p1, buf)
     for grp, r0, r1 in row_blocks(g):
-        gemm_block(w, operand, g, out_n, Block(grp, r0, r1, p0, p1), bias, bn)
+        gemm_block(w, operand, g, out_n, Block(grp, r0, r1, p0, p1), bias, bn, relu)
 
 
 class Geometry(NamedTuple):
@@ -212,18 +213,19 @@ def unfold(image, g, operand, c0=0, c1=None):
     return operand
 
 
-def _bn_args(bn, channels, relu):
+def _bn_args(bn, channels):
     eps = float(bn["eps"])
     if not eps >= 0.0:
         raise ValueError(f"eps: expected a non-negative number, got {eps!r}")
-    return tuple(as_vector(bn[k], channels, k) for k in ("mean", "var", "gamma", "beta")) + (eps, bool(relu))
+    return tuple(as_vector(bn[k], channels, k) for k in ("mean", "var", "gamma", "beta")) + (eps,)
 
 
-def gemm_block(w, operand, g, out_n, block, bias=None, bn=None):
+def gemm_block(w, operand, g, out_n, block, bias=None, bn=None, relu=False):
     """Compute one Block of one image: out_n[r0:r1, p0:p1] (as (O, OH*OW)) =
     w[r0:r1] (as (O, K)) @ the group's rows of its panel's ``operand``, by one
     BLAS call; then + bias[r0:r1]; then, with ``bn`` = (mean, var, gamma, beta,
-    eps, relu), batch norm's kernel on the block's channels."""
+    eps), batch norm's kernel on the block's channels; then, with ``relu``,
+    max(., 0)."""
     K = operand.shape[0] // g.groups
     grp, r0, r1, p0, p1 = block
     out2 = out_n.reshape(g.out_channels, -1)
@@ -232,6 +234,8 @@ def gemm_block(w, operand, g, out_n, block, bias=None, bn=None):
     if bias is not None:
         dst += bias[r0:r1, None]
     if bn is not None:
-        mean, var, gamma, beta, eps, relu = bn
+        mean, var, gamma, beta, eps = bn
         kernels.batch_norm(dst[None], mean[r0:r1], var[r0:r1], gamma[r0:r1], beta[r0:r1], eps, relu, dst[None])
+    elif relu:
+        np.maximum(dst, 0.0, out=dst)
     return dst
