@@ -77,3 +77,13 @@ register("zero_channel_shortcut", ops.zero_channel_shortcut, emulate.exact(ops.z
 register("flatten_nhwc", ops.flatten_nhwc, emulate.exact(ops.flatten_nhwc))
 register("linear", ops.linear, emulate.linear)
 register("softmax", ops.softmax, emulate.softmax)
+
+# ---------------------------------------------------------------- timm / transformers
+# timm's and transformers' ResNets (refresnet/archs.py rows timm_*, transformers_*):
+# torch.flatten(x, 1) of the pooled map (timm global_pool.flatten, transformers
+# classifier.0), and timm's channel attention before the residual add. timm's
+# avg_down shortcut pool is the avg_pool2d entry above (ceil_mode=True,
+# count_include_pad=False).
+register("flatten", ops.flatten, emulate.exact(ops.flatten))
+register("squeeze_excite", ops.squeeze_excite, emulate.squeeze_excite)
+register("eca", ops.eca, emulate.eca)

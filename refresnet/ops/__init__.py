@@ -10,7 +10,8 @@ from .batch_norm import batch_norm
 from .conv2d import conv2d
 from .linear import linear
 from .pad import zero_pad2d
-from .residual import add, flatten_nhwc, subsample, zero_channel_shortcut
+from .attention import eca, sigmoid, squeeze_excite
+from .residual import add, flatten, flatten_nhwc, subsample, zero_channel_shortcut
 from .pool import avg_pool2d, global_avg_pool2d, global_max_pool2d, max_pool2d
 
 __all__ = [
@@ -28,4 +29,8 @@ __all__ = [
     "subsample",
     "zero_channel_shortcut",
     "flatten_nhwc",
+    "flatten",
+    "squeeze_excite",
+    "eca",
+    "sigmoid",
 ]

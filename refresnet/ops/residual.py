@@ -39,6 +39,13 @@ def zero_channel_shortcut(x, stride, pad):
     return out
 
 
+def flatten(x):
+    """torch.flatten(x, 1) / nn.Flatten(): (N, C, H, W) -> (N, C*H*W) in C order
+    (timm's global_pool.flatten and transformers' classifier.0 on the pooled (N, C, 1, 1))."""
+    x = as_nchw(x)
+    return np.ascontiguousarray(x.reshape(x.shape[0], -1))
+
+
 def flatten_nhwc(x):
     """Keras Flatten of what is an NHWC tensor in Keras: features in (row,
     column, channel) order, from our NCHW array."""
