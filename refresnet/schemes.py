@@ -113,7 +113,8 @@ def _transformers_block(arch, stage, index, n_blocks, extra):
     if arch.block == "basic":
         names.pop("act2")
     end = names["bn2" if arch.block == "basic" else "bn3"]
-    out = [p] + ([f"{s}.layers", s] if index == n_blocks - 1 else [])
+    # ResNetStage.forward loops over `layers` itself: the Sequential is never called, so not traced.
+    out = [p] + ([s] if index == n_blocks - 1 else [])
     names["aliases"] = {
         names["act1"]: [f"{p}.layer.0"], end: [f"{p}.layer.{k}.activation", f"{p}.layer.{k}", f"{p}.layer"],
         names["sc_bn"]: [f"{p}.shortcut"], names["out"]: out,

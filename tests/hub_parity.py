@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import refresnet
-from refresnet.archs import transformers_row
+from refresnet import hub
 from fixtures import hub_fixture as hf
 from fixtures import tv_fixture as tv
 from fixtures.sketch import check
@@ -33,7 +33,8 @@ def fixture_and_model(key):
     weights = tv.fixture_weights(fx)
     assert tv.weights_digest(weights) == str(fx["weights_sha256"]), f"{key}: regenerated weights differ; rerun {hf.REGEN_COMMAND} {key}"
     spec = json.loads(str(fx["spec_json"]))
-    arch = spec["arch"] or transformers_row(**{k: v for k, v in spec["config"].items() if k != "num_labels"})
+    # No row named: the row a transformers config.json with this ResNetConfig gives.
+    arch = spec["arch"] or hub.arch_from_config(dict(spec["config"], model_type="resnet"), "config.json")
     return fx, refresnet.build(arch, weights)
 
 
