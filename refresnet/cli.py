@@ -132,7 +132,6 @@ def synthetic_label(arch, seed):
 def read_weight_dict(spec, arch=None):
     """(weights dict, Arch row, path label, format name, synthetic?) for a path or a
     synthetic:ARCH[:SEED] spec."""
-    from .detect import detect_arch
 
     if spec.startswith("synthetic:"):
         from .synthetic import synthetic_weights
@@ -143,11 +142,11 @@ def read_weight_dict(spec, arch=None):
         row = get_arch(name)
         classes = 10 if row.naming in ("cifar", "keras-cifar") else 1000  # CIFAR-10 / ImageNet-1k heads
         return synthetic_weights(name, seed=seed, num_classes=classes), row, synthetic_label(name, seed), "synthetic", True
-    from .load import read_weights
+    from .load import resolve
 
-    weights, fmt, _ = read_weights(spec)
-    row = get_arch(arch) if arch is not None else detect_arch(weights, spec)
-    return weights, row, spec, fmt, False
+    # A file or a Hub snapshot directory; a config.json beside the weights decides the row.
+    path, weights, fmt, row, _ = resolve(spec, arch)
+    return weights, row, path, fmt, False
 
 
 def load_model(spec, arch=None):
@@ -387,7 +386,8 @@ def inspect_report(spec, arch=None):
     variant = {"torchvision": "torchvision models/resnet.py", "keras": "keras.applications (Keras 3 / tf_keras names)",
                "keras-old": "old Keras names (keras-applications 1.0.6-1.0.8 graph: pool1_pad + GlobalAveragePooling2D)",
                "cifar": "CIFAR ResNet (He et al. 2015, section 4.2)",
-               "keras-cifar": "Keras example cifar10_resnet.py resnet_v1 (auto-named layers)"}.get(row.naming, row.naming)
+               "keras-cifar": "Keras example cifar10_resnet.py resnet_v1 (auto-named layers)",
+               "timm": "timm models/resnet.py", "transformers": "transformers ResNetForImageClassification"}.get(row.naming, row.naming)
     if row.conv_padding == "same":
         padding_rule = "TensorFlow 'same' on every conv (odd extra pad at bottom/right: (0, 1) for a stride-2 3x3 on 32x32)"
     elif row.pool_pad_value == float("-inf"):
@@ -402,6 +402,9 @@ def inspect_report(spec, arch=None):
         "arch": row.name,
         "framework": row.framework,
         "variant": variant,
+        "family": row.framework,
+        "variant_letters": getattr(row, "variant", ""),
+        "attention": getattr(row, "attn", "") or None,
         "description": row.describe(),
         "bn_eps": row.bn_eps,
         "stride_at": row.stride_at,
@@ -444,6 +447,7 @@ def run_inspect(args):
         ("file", f"{rep['file']}{size}"),
         ("format", rep["format"]),
         ("architecture", f"{rep['arch']} ({rep['variant']})"),
+        ("family", f"{rep['family']}; variant {rep['variant_letters'] or '-'}; attention {rep['attention'] or 'none'}"),
         ("description", rep["description"]),
         ("BN eps", f"{rep['bn_eps']:g}"),
         ("stride at", rep["stride_at"]),

@@ -46,6 +46,12 @@ def _match(path, naming, **want):
 
 def detect_arch(weights, path=None):
     """The Arch row for a weight dict, or LoadError saying what was found instead."""
+    from .schemes import _is_transformers
+
+    if _is_transformers(weights):
+        raise LoadError(path, "transformers ResNet names (resnet.embedder..., resnet.encoder...) but no config.json "
+                              "beside the file: its ResNetConfig decides the architecture; pass the snapshot "
+                              "directory or put the config.json next to the weights")
     naming = naming_of(weights)
     if naming is None:
         sample = ", ".join(sorted(weights)[:5]) or "no tensors at all"
@@ -55,6 +61,24 @@ def detect_arch(weights, path=None):
             f"nor Keras names (conv1_conv, conv2_block1_1_conv, res2a_branch2a); first names: {sample}",
         )
     keys = list(weights)
+    from .schemes import _is_timm
+    if naming == "torchvision" and _is_timm(weights):
+        # timm's variants: the deep stem's widths, avg_down (downsample.2), attention (se.fc1 / se.conv).
+        blocks = _depths(keys, re.compile(r"layer([1-4])\.(\d+)\."))
+        depths = tuple(len(blocks.get(str(s), ())) for s in range(1, 5))
+        bottleneck = any(k.startswith("layer1.0.conv3.") for k in keys)
+        stem = tuple(int(weights[f"conv1.{i}.weight"].shape[0]) for i in (0, 3, 6) if f"conv1.{i}.weight" in weights)
+        groups, per_group = 1, 64
+        if bottleneck and "layer1.0.conv2.weight" in weights:
+            out_ch, in_pg = weights["layer1.0.conv2.weight"].shape[:2]
+            groups = out_ch // max(int(in_pg), 1)
+            per_group = int(in_pg) * 64 // 64 if groups > 1 else int(out_ch) * 64 // 64
+        attn = "se" if any(".se.fc1." in k for k in keys) else ("eca" if any(".se.conv." in k for k in keys) else "")
+        want = dict(block="bottleneck" if bottleneck else "basic", depths=depths, groups=groups, deep_stem=stem,
+                    avg_down=any(".downsample.2." in k for k in keys), attn=attn)
+        if groups > 1:
+            want["width_per_group"] = per_group
+        return _match(path, "timm", **want)
     if naming == "torchvision":
         blocks = _depths(keys, re.compile(r"layer([1-4])\.(\d+)\."))
         depths = tuple(len(blocks.get(str(s), ())) for s in range(1, 5))
@@ -68,8 +92,17 @@ def detect_arch(weights, path=None):
             groups = out_ch // in_per_group
             # torchvision: width = int(64 * width_per_group / 64) * groups in layer1
             per_group = in_per_group
-        return _match(path, naming, block="bottleneck" if bottleneck else "basic", depths=depths,
-                      groups=groups, width_per_group=per_group)
+        want = dict(block="bottleneck" if bottleneck else "basic", depths=depths, groups=groups,
+                    width_per_group=per_group)
+        try:
+            return _match(path, naming, **want)
+        except LoadError:
+            # A plain timm ResNet torchvision has no row for (resnet26, resnext101_32x4d, ...).
+            try:
+                return _match(path, "timm", deep_stem=(), avg_down=False, attn="", **want)
+            except LoadError:
+                pass
+            raise
     if naming == "cifar":
         blocks = _depths(keys, re.compile(r"layer([1-3])\.(\d+)\."))
         depths = tuple(len(blocks.get(str(s), ())) for s in range(1, 4))

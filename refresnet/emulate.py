@@ -254,6 +254,52 @@ def matmul_constant(args, kw, precision):
     return round_to(out.reshape(x.shape[:-1] + (w.shape[0],)), storage)
 
 
+def _sigmoid32(z32):
+    with np.errstate(over="ignore"):
+        return np.float32(1) / (np.float32(1) + np.exp(-z32))
+
+
+def _channel_means32(x, storage):
+    a = round_to(x, storage).astype(np.float32)
+    return a, a.mean(axis=(2, 3), dtype=np.float32)
+
+
+def squeeze_excite(args, kw, precision):
+    # timm SEModule in the storage format's float32 arithmetic: float32 means,
+    # the two 1x1 convs as float32 sums in index order (kernels.linear32), float32
+    # sigmoid and product; each stage's result rounded to the storage format.
+    storage, operand = formats(precision)
+    a, s = _channel_means32(args[0], storage)
+
+    def fc(v, w, b):
+        w = round_to(round_to(np.asarray(w).reshape(np.shape(w)[0], -1), storage), operand).astype(np.float32)
+        v = round_to(round_to(v, storage), operand).astype(np.float32)
+        out = kernels.linear32(np.ascontiguousarray(v), np.ascontiguousarray(w),
+                               np.empty((v.shape[0], w.shape[0]), dtype=np.float32))
+        return round_to(out + round_to(b, storage).astype(np.float32), storage).astype(np.float32)
+
+    h = np.maximum(fc(s, kw["w1"], kw["b1"]), np.float32(0))
+    gate = round_to(_sigmoid32(fc(h, kw["w2"], kw["b2"])), storage).astype(np.float32)
+    return round_to(a * gate[:, :, None, None], storage)
+
+
+def eca(args, kw, precision):
+    # timm EcaModule likewise: float32 means, the k-tap 1-D correlation summed in
+    # float32 in tap order, float32 sigmoid and product.
+    storage, _ = formats(precision)
+    a, s = _channel_means32(args[0], storage)
+    w = round_to(np.asarray(kw["w"]).reshape(-1), storage).astype(np.float32)
+    k, C = w.size, s.shape[1]
+    p = (k - 1) // 2
+    m = np.zeros((s.shape[0], C + 2 * p), dtype=np.float32)
+    m[:, p : p + C] = round_to(s, storage).astype(np.float32)
+    g = np.zeros((s.shape[0], C), dtype=np.float32)
+    for j in range(k):
+        g = g + w[j] * m[:, j : j + C]
+    gate = round_to(_sigmoid32(round_to(g, storage).astype(np.float32)), storage).astype(np.float32)
+    return round_to(a * gate[:, :, None, None], storage)
+
+
 def exact(fn):
     """The emulation of an op that does no arithmetic (relu, max pooling, zero
     padding, subsampling, reshapes): the float64 op applied to inputs already

@@ -11,9 +11,10 @@ residual add); an "alias" node gives a second name to an existing output
 
 import math
 
-from .archs import expansion, stage_width
+from .archs import eca_kernel_size, expansion, se_channels, stage_width
 from .executor import Node
 from .params import Params
+from .schemes import get_scheme
 
 
 class _Emitter:
@@ -21,9 +22,14 @@ class _Emitter:
         self.arch = arch
         self.p = params
         self.nodes = []
+        # {node name: [container names]}: each alias follows its node, as a
+        # container's forward hook fires right after its last child's.
+        self.aliases = {}
 
     def node(self, name, op, inputs, **kwargs):
         self.nodes.append(Node(name, op, tuple(inputs), kwargs))
+        for a in self.aliases.get(name, ()):
+            self.nodes.append(Node(a, "alias", (name,), {}))
         return name
 
     def alias(self, name, src):
@@ -38,112 +44,11 @@ class _Emitter:
         return self.node(name, "batch_norm", (src,), mean=mean, var=var, gamma=gamma, beta=beta, eps=self.arch.bn_eps)
 
 
-# ---------------------------------------------------------------- names
-# Each naming scheme maps a block's roles to the framework's names.
-
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
-
-
-def _block_names(arch, stage, index, n_blocks, extra=None):
-    """{role: name} for block `index` (0-based) of `stage` (0-based)."""
-    extra = extra or {}
-    if arch.naming == "torchvision":
-        p = f"layer{stage + 1}.{index}"
-        calls = 2 if arch.block == "basic" else 3  # torchvision reuses one ReLU module per block
-        names = {
-            "conv1": f"{p}.conv1", "bn1": f"{p}.bn1", "act1": f"{p}.relu#0",
-            "conv2": f"{p}.conv2", "bn2": f"{p}.bn2", "act2": f"{p}.relu#1",
-            "conv3": f"{p}.conv3", "bn3": f"{p}.bn3",
-            "sc_conv": f"{p}.downsample.0", "sc_bn": f"{p}.downsample.1",
-            "add": f"~{p}.add", "out": f"{p}.relu#{calls - 1}",
-            "aliases": {"sc_bn": [f"{p}.downsample"], "out": [f"{p}.relu", p]},
-        }
-        if arch.block == "basic":
-            names["out"] = f"{p}.relu#1"
-            names.pop("act2")
-        if index == n_blocks - 1:
-            names["aliases"]["out"].append(f"layer{stage + 1}")
-        return names
-    if arch.naming == "cifar":
-        # PyTorch CIFAR code (e.g. resnet56-4bfd9763.th's): ReLUs are functional (not
-        # modules, so unnamed); every block has a `shortcut` module (identity, option
-        # A lambda or conv+BN), or torchvision-style `downsample` in other code.
-        p = f"layer{stage + 1}.{index}"
-        sc = extra.get("shortcut_name", "shortcut")
-        names = {
-            "conv1": f"{p}.conv1", "bn1": f"{p}.bn1", "act1": f"~{p}.relu1",
-            "conv2": f"{p}.conv2", "bn2": f"{p}.bn2",
-            "sc_conv": f"{p}.{sc}.0", "sc_bn": f"{p}.{sc}.1", "sc": f"{p}.{sc}",
-            "add": f"~{p}.add", "out": p, "aliases": {"sc_bn": [f"{p}.{sc}"]},
-        }
-        if index == n_blocks - 1:
-            names["aliases"]["out"] = [f"layer{stage + 1}"]
-        return names
-    if arch.naming == "keras-cifar":
-        # Auto-named layers, named in the order the example creates them.
-        auto = extra["auto"]
-        names = {"conv1": auto("conv2d"), "bn1": auto("batch_normalization"), "act1": auto("activation"),
-                 "conv2": auto("conv2d"), "bn2": auto("batch_normalization")}
-        if stage > 0 and index == 0:
-            names["sc_conv"] = auto("conv2d")
-        names.update({"add": auto("add"), "out": auto("activation"), "aliases": {}})
-        return names
-    if arch.naming == "keras":
-        p = f"conv{stage + 2}_block{index + 1}"
-        return {
-            "preact_bn": f"{p}_preact_bn", "preact_act": f"{p}_preact_relu",
-            "conv1": f"{p}_1_conv", "bn1": f"{p}_1_bn", "act1": f"{p}_1_relu",
-            "pad2": f"{p}_2_pad", "conv2": f"{p}_2_conv", "bn2": f"{p}_2_bn", "act2": f"{p}_2_relu",
-            "conv3": f"{p}_3_conv", "bn3": f"{p}_3_bn",
-            "sc_conv": f"{p}_0_conv", "sc_bn": f"{p}_0_bn",
-            "add": f"{p}_add" if arch.block != "preact" else f"{p}_out",
-            "out": f"{p}_out", "aliases": {},
-        }
-    if arch.naming == "keras-old":
-        # keras-applications <= 1.0.8 resnet50.py: 'res' + stage + block letter + branch.
-        # Its activations and adds are auto-named by Keras (activation_12, add_3, ...),
-        # which depends on the session; refresnet gives them the names the current
-        # Keras gives the same layers (conv2_block1_1_relu, conv2_block1_add, ...).
-        p = f"{stage + 2}{_LETTERS[index]}"
-        q = f"conv{stage + 2}_block{index + 1}"
-        return {
-            "conv1": f"res{p}_branch2a", "bn1": f"bn{p}_branch2a", "act1": f"{q}_1_relu",
-            "conv2": f"res{p}_branch2b", "bn2": f"bn{p}_branch2b", "act2": f"{q}_2_relu",
-            "conv3": f"res{p}_branch2c", "bn3": f"bn{p}_branch2c",
-            "sc_conv": f"res{p}_branch1", "sc_bn": f"bn{p}_branch1",
-            "add": f"{q}_add", "out": f"{q}_out", "aliases": {},
-        }
-    raise AssertionError(arch.naming)
-
-
-_STEM_NAMES = {
-    "torchvision": dict(pad=None, conv="conv1", bn="bn1", act="relu", pool_pad=None, pool="maxpool"),
-    "keras": dict(pad="conv1_pad", conv="conv1_conv", bn="conv1_bn", act="conv1_relu", pool_pad="pool1_pad", pool="pool1_pool"),
-    "keras-old": dict(pad="conv1_pad", conv="conv1", bn="bn_conv1", act="conv1_relu", pool_pad="pool1_pad", pool="pool1_pool"),
-    "cifar": dict(pad=None, conv="conv1", bn="bn1", act="~relu", pool_pad=None, pool=None),
-    "keras-cifar": dict(pad=None, conv="conv2d", bn="batch_normalization", act="activation", pool_pad=None, pool=None),
-}
-
-_HEAD_NAMES = {
-    "torchvision": dict(avg="avgpool", fc="fc"),
-    "keras": dict(avg="avg_pool", max="max_pool", fc="predictions", post_bn="post_bn", post_act="post_relu"),
-    "keras-old": dict(avg="avg_pool", max="max_pool", fc="fc1000"),
-    "cifar": dict(avg="~avgpool", fc="linear"),
-    "keras-cifar": dict(avg="average_pooling2d", flatten="flatten", fc="dense", max="global_max_pooling2d"),
-}
-
-
 # ---------------------------------------------------------------- blocks
 
 def _emit_block(e, arch, names, x, cin, width, cout, stride, project):
     """One residual block; returns (output name, channels)."""
-    aliases = names["aliases"]
-
-    def named(role, result):
-        for a in aliases.get(role, []):
-            e.alias(a, result)
-        return result
-
+    e.aliases.update(names.get("aliases", {}))
     if arch.block == "preact":
         # Keras resnet_v2.residual_block_v2: BN-ReLU first; the shortcut is a 1x1 conv
         # of the pre-activation (block 1), or the raw input, max-pooled 1x1/stride when
@@ -164,7 +69,7 @@ def _emit_block(e, arch, names, x, cin, width, cout, stride, project):
         y = e.bn(names["bn2"], y, width)
         y = e.node(names["act2"], "relu", (y,))
         y = e.conv(names["conv3"], y, width, cout, 1, role="conv3")
-        return named("out", e.node(names["out"], "add", (sc, y))), cout
+        return e.node(names["out"], "add", (sc, y)), cout
 
     # The main branch first, then the shortcut: torchvision calls downsample(x) after
     # bn3 and the CIFAR code shortcut(x) after bn2, so their traces list them in that order.
@@ -189,21 +94,48 @@ def _emit_block(e, arch, names, x, cin, width, cout, stride, project):
         y = e.node(names["act2"], "relu", (y,))
         y = e.conv(names["conv3"], y, width, cout, 1, role="conv3")
         y = e.bn(names["bn3"], y, cout)
-    if project and arch.shortcut == "A":
+    if arch.attn:
+        y = _emit_attention(e, arch, names["attn"], y, cout)
+    if project and arch.avg_down:
+        # timm downsample_avg: AvgPool2d(2, stride, ceil_mode=True,
+        # count_include_pad=False) (an Identity at stride 1), then a stride-1 1x1
+        # conv + BN. ceil_mode keeps the last odd row/column as a window of its own,
+        # averaged over the input positions it holds (count_include_pad=False).
+        if stride > 1:
+            sc = e.node(names["sc_pool"], "avg_pool2d", (x,), kernel_size=2, stride=stride, ceil_mode=True,
+                        count_include_pad=False)
+        else:
+            sc = e.alias(names["sc_pool"], x)
+        sc = e.conv(names["sc_conv"], sc, cin, cout, 1, role="shortcut")
+        sc = e.bn(names["sc_bn"], sc, cout)
+    elif project and arch.shortcut == "A":
         sc = e.node(names["sc"], "zero_channel_shortcut", (x,), stride=stride, pad=(cout - cin) // 2)
     elif project and arch.shortcut == "conv":
         sc = e.conv(names["sc_conv"], x, cin, cout, 1, stride=stride, padding=pad, role="shortcut")
     elif project:
         sc = e.conv(names["sc_conv"], x, cin, cout, 1, stride=stride, role="shortcut")
-        sc = named("sc_bn", e.bn(names["sc_bn"], sc, cout))
-    elif "sc" in names and names["sc"].endswith(".shortcut"):
-        sc = e.alias(names["sc"], x)  # the CIFAR code's identity nn.Sequential()
+        sc = e.bn(names["sc_bn"], sc, cout)
+    elif names.get("sc"):
+        sc = e.alias(names["sc"], x)  # an identity module: the CIFAR code's nn.Sequential(), transformers' nn.Identity
     else:
         sc = x
     # torchvision adds the shortcut second (out += identity); addition commutes
     # exactly in IEEE arithmetic, so the order does not change a bit.
     s = e.node(names["add"], "add", (y, sc))
-    return named("out", e.node(names["out"], "relu", (s,))), cout
+    return e.node(names["out"], "relu", (s,)), cout
+
+
+def _emit_attention(e, arch, name, x, channels):
+    """timm's attention module `se` of a block (one registry op)."""
+    if arch.attn == "se":
+        rd = se_channels(channels)
+        w1, b1 = e.p.conv(f"{name}.fc1", rd, channels, 1, True)
+        w2, b2 = e.p.conv(f"{name}.fc2", channels, rd, 1, True)
+        return e.node(name, "squeeze_excite", (x,), w1=w1, b1=b1, w2=w2, b2=b2)
+    if arch.attn == "eca":
+        w = e.p.conv1d(f"{name}.conv", eca_kernel_size(channels))
+        return e.node(name, "eca", (x,), w=w)
+    raise AssertionError(arch.attn)
 
 
 def build_graph(arch, weights, include_top=None, pooling=None, path=None, consume=False):
@@ -211,14 +143,17 @@ def build_graph(arch, weights, include_top=None, pooling=None, path=None, consum
     `weights` (a dict in the row's naming). include_top None means: if the weights
     have a classifier. Returns (nodes, info) with info = dict(include_top,
     pooling, num_classes, output)."""
-    p = Params(weights, arch.naming, path, consume=consume)
+    p = Params(weights, get_scheme(arch.naming).keys, path, consume=consume)
     return _build_with(arch, p, include_top, pooling)
 
 
 def _build_with(arch, p, include_top=None, pooling=None):
     e = _Emitter(arch, p)
-    stem = _STEM_NAMES[arch.naming]
-    head = _HEAD_NAMES[arch.naming]
+    scheme = get_scheme(arch.naming)
+    stem = dict(scheme.stem)
+    head = dict(scheme.head)
+    e.aliases.update(scheme.aliases)
+    block_names = scheme.block_names
 
     extra = {}
     if arch.naming == "cifar":
@@ -242,11 +177,23 @@ def _build_with(arch, p, include_top=None, pooling=None):
 
         extra["auto"] = auto
         stem = {k: (auto(v) if k in ("conv", "bn", "act") else v) for k, v in stem.items()}
-        head = {k: auto(v) for k, v in head.items()}  # one of each class: its first name
+        head = {k: (auto(v) if k not in ("flatten_op", "keepdims") else v) for k, v in head.items()}  # one of each class: its first name
 
     x = "input"
     w0 = arch.stem_width
-    if stem["pad"]:
+    if arch.deep_stem:
+        # timm's deep stem: conv1 = Sequential(conv 3x3/2, BN, ReLU, conv 3x3, BN,
+        # ReLU, conv 3x3), its modules conv1.0 ... conv1.6; then bn1 and act1.
+        c = stem["conv"]
+        cin = 3
+        for k, width in enumerate(arch.deep_stem):
+            x = e.conv(f"{c}.{3 * k}", x, cin, width, 3, stride=2 if k == 0 else 1, padding=1, role="stem")
+            if k < 2:
+                x = e.bn(f"{c}.{3 * k + 1}", x, width)
+                x = e.node(f"{c}.{3 * k + 2}", "relu", (x,))
+            cin = width
+        x = e.alias(c, x)
+    elif stem["pad"]:
         x = e.node(stem["pad"], "zero_pad2d", (x,), padding=arch.stem_pad)
         x = e.conv(stem["conv"], x, 3, w0, arch.stem_kernel, stride=arch.stem_stride, role="stem")
     else:
@@ -269,7 +216,7 @@ def _build_with(arch, p, include_top=None, pooling=None):
         width = stage_width(arch, stage)
         cout = arch.widths[stage] * expansion(arch)
         for index in range(depth):
-            names = _block_names(arch, stage, index, depth, extra)
+            names = block_names(arch, stage, index, depth, extra)
             if arch.stride_at == "last":
                 stride = arch.stage_strides[stage] if index == depth - 1 else 1
             else:
@@ -293,11 +240,13 @@ def _build_with(arch, p, include_top=None, pooling=None):
         include_top = has_classifier
     num_classes = None
     if include_top:
-        if arch.framework == "torchvision":
+        if head.get("keepdims"):
             x = e.node(head["avg"], "global_avg_pool2d", (x,), keepdims=True)
+            if head.get("flatten"):
+                x = e.node(head["flatten"], head["flatten_op"], (x,))
         elif arch.head_pool != "global":
             x = e.node(head["avg"], "avg_pool2d", (x,), kernel_size=arch.head_pool)
-            x = e.node(head["flatten"], "flatten_nhwc", (x,))
+            x = e.node(head["flatten"], head["flatten_op"], (x,))
         else:
             x = e.node(head["avg"], "global_avg_pool2d", (x,))
         w, b = p.dense(head["fc"], cin)

@@ -80,25 +80,46 @@ def _read_weights(path):
     return dict(kw.weights), kw.format, {"keras": kw}
 
 
+def resolve(path, arch=None):
+    """(weights file, weights dict, format, Arch row, config dict or None) for a
+    weight file or a snapshot directory: a config.json beside the weights decides
+    the architecture (refresnet/hub.py), else the names and shapes do."""
+    from . import hub
+
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        path = hub.weights_in_snapshot(path)
+    weights, fmt, _ = read_weights(path)
+    cfg, cfg_path = hub.read_config(path)
+    if arch is not None:
+        row = get_arch(arch)
+    elif cfg is not None:
+        row = hub.arch_from_config(cfg, cfg_path)
+    else:
+        row = detect_arch(weights, path)
+    return path, weights, fmt, row, cfg
+
+
 def load(path, arch=None, include_top=None, pooling=None):
     """Load a weight file as a Model.
 
     Format (torch zip / legacy / tar, safetensors, Keras legacy .h5, .weights.h5,
     .keras) is detected from the bytes, the architecture from the tensor names and
     shapes; ``arch=`` (a name from refresnet.ARCHS) overrides the detection.
-    An ONNX model (.onnx, needs the onnx package) is its own graph: the Model
-    computes it node by node (refresnet/formats/onnx_file.py).
-    ``include_top``: None = as the file has it. ``pooling`` (Keras without top):
-    None, "avg" or "max". Every problem raises refresnet.LoadError naming the file.
+    A Hub snapshot directory may be given; a config.json beside the weights
+    decides the architecture. An ONNX model (.onnx, needs the onnx package) is
+    its own graph: the Model computes it node by node
+    (refresnet/formats/onnx_file.py). ``include_top``: None = as the file has
+    it. ``pooling`` (Keras without top): None, "avg" or "max". Every problem
+    raises refresnet.LoadError naming the file.
     """
     path = os.fspath(path)
-    if sniff_format(path) == "onnx":
+    if os.path.isfile(path) and sniff_format(path) == "onnx":
         # An ONNX file is a graph, not weights for a row: it runs as it is.
         if arch is not None or include_top is not None or pooling is not None:
             raise LoadError(path, "an ONNX model runs its own graph; arch=, include_top= and pooling= do not apply")
         from .formats.onnx_file import load_onnx
 
         return load_onnx(path)
-    weights, fmt, info = read_weights(path)
-    row = get_arch(arch) if arch is not None else detect_arch(weights, path)
+    path, weights, fmt, row, _ = resolve(path, arch)
     return Model(row, weights, include_top=include_top, pooling=pooling, path=path, source=fmt, consume=True)

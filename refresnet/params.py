@@ -9,9 +9,6 @@ import numpy as np
 
 from .errors import LoadError
 
-# Namings whose files are torch state dicts: "{layer}.weight", (out, in, kh, kw).
-TORCH_KEYED = ("torchvision", "cifar")
-
 # Tensors a file may hold that inference does not use.
 IGNORED_SUFFIXES = (".num_batches_tracked",)
 
@@ -19,22 +16,24 @@ IGNORED_SUFFIXES = (".num_batches_tracked",)
 class Params:
     """Hands out a weight dict's tensors to the builder and remembers which were used.
 
-    ``naming``: "torchvision" or "cifar" ({layer}.weight, {layer}.running_mean, ...) or
-    "keras"/"keras-old" ({layer}/kernel (kh, kw, in, out), {layer}/gamma, ...).
+    ``keys``: a naming scheme's key kind (refresnet/schemes.py): "torch"
+    ({layer}.weight, {layer}.running_mean, ...) or "keras" ({layer}/kernel
+    (kh, kw, in, out), {layer}/gamma, ...).
     """
 
     # Whether a tensor already float64 in refresnet's layout is copied (a caller's
     # dict keeps its own arrays) or shared (synthetic weights, made for the model).
     copy = True
 
-    def __init__(self, weights, naming, path=None, consume=False):
+    def __init__(self, weights, keys, path=None, consume=False):
         # consume: the dict is the loader's own; each tensor is taken out of it as
         # it is converted, so a file's float32 tensors are freed one by one while
         # the float64 ones are made (a ResNet-50 .pth then peaks at ~100 MB less).
+        if keys not in ("torch", "keras"):
+            raise ValueError(f"keys: expected 'torch' or 'keras', got {keys!r}")
         self.weights = weights
         self.consume = consume
-        self.naming = naming
-        self.torch_keys = naming in TORCH_KEYED
+        self.torch_keys = keys == "torch"
         self.path = path
         self.used = set()
 
@@ -66,6 +65,11 @@ class Params:
             w = self._take(f"{layer}/kernel", (out, cin, k, k), lambda a: a.transpose(3, 2, 0, 1))
             b = self._take(f"{layer}/bias", (out,)) if bias else None
         return w, b
+
+    def conv1d(self, layer, k):
+        """A bias-free 1-D conv kernel with one input and one output channel, as
+        (k,): torch Conv1d(1, 1, k) stores (1, 1, k) (timm's ECA)."""
+        return self._take(f"{layer}.weight", (1, 1, k)).reshape(k)
 
     def bn(self, layer, channels):
         """(mean, var, gamma, beta), each (channels,)."""

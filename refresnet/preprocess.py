@@ -35,6 +35,7 @@ and 16-bit greyscale ("I;16", "I") is **clipped** to 0..255, not rescaled (Pillo
 13 measured: 6000 -> 255), so most pixels of a typical 16-bit photo saturate.
 """
 
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -74,6 +75,7 @@ class Preset:
     crop: int = 224
     mean: tuple = IMAGENET_MEAN  # torchvision and cifar kinds, RGB, 0..1 scale
     std: tuple = IMAGENET_STD
+    interpolation: str = "bilinear"  # the torchvision kind's resize filter (timm: mostly "bicubic")
 
     @property
     def layout(self):
@@ -82,10 +84,11 @@ class Preset:
     def describe(self):
         """Prose built from the preset's own fields (used by inspect, --json, docs)."""
         if self.kind == "torchvision":
+            what = "timm eval transform" if self.name.startswith("timm") else "torchvision ImageClassification"
             return (
-                f"torchvision ImageClassification: convert('RGB'), resize shorter side to {self.resize} "
-                f"(PIL bilinear, antialiased), center crop {self.crop}, /255, "
-                f"normalize mean {IMAGENET_MEAN} std {IMAGENET_STD} (RGB, NCHW)"
+                f"{what}: convert('RGB'), resize shorter side to {self.resize} "
+                f"(PIL {self.interpolation}, antialiased), center crop {self.crop}, /255, "
+                f"normalize mean {tuple(self.mean)} std {tuple(self.std)} (RGB, NCHW)"
             )
         if self.kind == "cifar":
             return (
@@ -113,6 +116,10 @@ PRESETS = {
         # training set's per-pixel mean image, which is data refresnet does not have;
         # this is its subtract_pixel_mean=False variant.
         Preset("cifar-0-1", "cifar", 32, 32, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+        # timm/models/resnet.py _tcfg / _ttcfg / _rcfg (timm 1.0.31): bicubic, crop 0.875 or 0.95 at 224
+        # (the RSB a1/a2/a3 weights resnet50.a1_in1k ...: crop_pct 0.95, test 288 at 1.0).
+        Preset("timm", "torchvision", math.floor(224 / 0.875), 224, interpolation="bicubic"),
+        Preset("timm-rsb", "torchvision", math.floor(224 / 0.95), 224, interpolation="bicubic"),
     ]
 }
 
@@ -129,6 +136,39 @@ TORCHVISION_232_FILES = frozenset(
         "wide_resnet101_2-d733dc28.pth",
     }
 )
+
+
+# Pillow filters by the names torchvision's InterpolationMode and timm's pretrained_cfg use.
+_PIL_FILTERS = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest": Image.NEAREST,
+                "lanczos": Image.LANCZOS, "box": Image.BOX, "hamming": Image.HAMMING}
+
+
+def timm_preset(pretrained_cfg, source="pretrained_cfg", use_test_size=False):
+    """The eval preprocessing of a timm pretrained_cfg (timm 1.0.31
+    timm/data/config.py resolve_data_config + transforms_factory.py
+    transforms_imagenet_eval, crop_mode 'center'): Resize(floor(size / crop_pct))
+    of the shorter side with the cfg's interpolation (Pillow, as torchvision's
+    Resize does on a PIL image), CenterCrop(size), ToTensor, Normalize(mean, std).
+    resolve_data_config takes ``input_size`` and ``crop_pct`` unless asked for the
+    test size (``test_input_size``, ``test_crop_pct``): timm's own default, kept here."""
+    cfg = dict(pretrained_cfg)
+    size = cfg.get("input_size", (3, 224, 224))
+    crop_pct = cfg.get("crop_pct", 0.875)
+    if use_test_size and cfg.get("test_input_size"):
+        size = cfg["test_input_size"]
+        crop_pct = cfg.get("test_crop_pct", crop_pct)
+    if cfg.get("crop_mode", "center") != "center":
+        raise ValueError(f"{source}: crop_mode {cfg['crop_mode']!r}; refresnet reproduces timm's 'center' crop only")
+    interp = cfg.get("interpolation", "bilinear")
+    if interp not in _PIL_FILTERS:
+        raise ValueError(f"{source}: interpolation {interp!r}; expected one of {', '.join(_PIL_FILTERS)}")
+    h, w = int(size[-2]), int(size[-1])
+    if h != w:
+        raise ValueError(f"{source}: input_size {list(size)} is not square; refresnet reproduces square crops only")
+    mean = tuple(float(v) for v in cfg.get("mean", IMAGENET_MEAN))
+    std = tuple(float(v) for v in cfg.get("std", IMAGENET_STD))
+    name = f"timm-{interp}-{h}-crop{crop_pct:g}" + ("" if (mean, std) == (IMAGENET_MEAN, IMAGENET_STD) else "-inception")
+    return Preset(name, "torchvision", math.floor(h / crop_pct), h, mean, std, interp)
 
 
 def get_preset(name):
@@ -150,6 +190,15 @@ def preset_for(arch, path=None):
         return PRESETS["keras-tf" if arch.block == "preact" else "keras-caffe"]
     if arch.naming == "cifar":
         return PRESETS["cifar"]
+    if arch.framework == "timm":
+        # The weights' own pretrained_cfg when their config.json says it (timm save_for_hf).
+        if path is not None and os.path.isfile(str(path)):
+            from .hub import read_config
+
+            cfg, cfg_path = read_config(str(path))
+            if cfg and isinstance(cfg.get("pretrained_cfg"), dict):
+                return timm_preset(cfg["pretrained_cfg"], source=cfg_path)
+        return PRESETS["timm"]
     if arch.framework != "torchvision":
         raise ValueError(
             f"{arch.name}: no standard ImageNet preprocessing for a {arch.framework} network; "
@@ -267,7 +316,7 @@ def torchvision_uint8(img, preset="torchvision"):
     new_h, new_w = torchvision_resize_size(h, w, p.resize)
     # torchvision _functional_pil.resize: img.resize((w, h), BILINEAR). Pillow's
     # bilinear filter widens its support when downscaling (antialiasing).
-    resized = img.resize((new_w, new_h), Image.BILINEAR)
+    resized = img.resize((new_w, new_h), _PIL_FILTERS[p.interpolation])
     a = np.asarray(resized, dtype=np.uint8)
     c = p.crop
     if c > new_h or c > new_w:

@@ -99,3 +99,13 @@ register("flatten", ops.flatten, emulate.exact(ops.flatten))
 register("reshape", ops.reshape, emulate.exact(ops.reshape))
 register("transpose", ops.transpose, emulate.exact(ops.transpose))
 register("cast", ops.cast, emulate.exact(ops.cast))
+
+# ---------------------------------------------------------------- timm / transformers
+# timm's and transformers' ResNets (refresnet/archs.py rows timm_*, transformers_*):
+# torch.flatten(x, 1) of the pooled map (timm global_pool.flatten, transformers
+# classifier.0) is the "flatten" entry above (ONNX Flatten, axis 1); timm's
+# channel attention comes before the residual add. timm's
+# avg_down shortcut pool is the avg_pool2d entry above (ceil_mode=True,
+# count_include_pad=False).
+register("squeeze_excite", ops.squeeze_excite, emulate.squeeze_excite)
+register("eca", ops.eca, emulate.eca)

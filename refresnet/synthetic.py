@@ -10,6 +10,7 @@ import numpy as np
 
 from .archs import get_arch
 from .params import Params
+from .schemes import get_scheme
 
 
 class _SyntheticParams(Params):
@@ -18,7 +19,8 @@ class _SyntheticParams(Params):
     copy = False  # the generated arrays are the model's own
 
     def __init__(self, naming, seed, num_classes):
-        super().__init__({}, naming)
+        super().__init__({}, get_scheme(naming).keys)
+        self.naming = naming
         self.seed = seed
         self.num_classes = num_classes
         self.count = 0
@@ -36,6 +38,9 @@ class _SyntheticParams(Params):
             out_ch = file_shape[0] if self.torch_keys else file_shape[3]
             fan_out = out_ch * file_shape[-1 if self.torch_keys else 0] ** 2
             return rng.normal(0.0, np.sqrt(2.0 / fan_out), file_shape)
+        if len(file_shape) == 3:
+            # A 1-D conv kernel (timm's ECA, (1, 1, k)): He-normal over its k taps.
+            return rng.normal(0.0, np.sqrt(2.0 / file_shape[-1]), file_shape)
         if len(file_shape) == 2:
             fan_in = file_shape[1] if self.torch_keys else file_shape[0]
             return rng.normal(0.0, 1.0 / np.sqrt(fan_in), file_shape)
@@ -63,7 +68,7 @@ class _SyntheticParams(Params):
     def has(self, layer):
         # Only the classifier is optional in a synthetic file; the CIFAR builder's
         # questions about checkpoint naming get the default answer (no).
-        return self.num_classes is not None and layer in ("fc", "linear", "predictions", "fc1000", "dense") and not (
+        return self.num_classes is not None and layer in ("fc", "linear", "predictions", "fc1000", "dense", "classifier.1") and not (
             self.naming == "cifar" and layer == "fc"
         )
 

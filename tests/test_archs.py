@@ -52,7 +52,40 @@ TORCHVISION_KEYS = {"resnet18": (122, 20), "resnet34": (218, 36), "resnet50": (3
 def test_table_covers_every_published_architecture():
     cifar = {f"cifar_resnet{d}{o}" for d in (20, 32, 44, 56, 110, 1202) for o in ("", "_b")}
     keras_cifar = {f"keras_cifar_resnet{d}" for d in (20, 32, 44, 56, 110)}
-    assert set(PUBLISHED_PARAMS) | cifar | keras_cifar == set(refresnet.ARCHS)
+    hub = set(_hub_specs())  # the timm / transformers rows, each checked by test_hub_row_matches_library_state_dict
+    assert set(PUBLISHED_PARAMS) | cifar | keras_cifar | hub == set(refresnet.ARCHS)
+
+
+@functools.lru_cache(maxsize=1)
+def _hub_specs():
+    import gzip
+    import json
+
+    from fixtures import hub_fixture as hf
+    from fixtures.paths import fixture_file
+
+    with gzip.open(fixture_file("hub", "specs.json.gz", hf.REGEN_COMMAND + " specs"), "rt", encoding="utf-8") as f:
+        return json.load(f)["specs"]
+
+
+def _hub_rows():
+    from fixtures import hub_fixture as hf
+
+    return ["timm_" + n for n in hf.TIMM_ROWS] + list(hf.TRANSFORMERS_ROWS)
+
+
+@pytest.mark.parametrize("arch", _hub_rows())
+def test_hub_row_matches_library_state_dict(arch):
+    # Every key and shape of the state dict timm 1.0.31 / transformers 5.24.0 build
+    # for this model (tests/fixtures/make_hub_fixtures.py), so each row's widths,
+    # stem, SE widths (make_divisible) and ECA kernel sizes are the library's.
+    want = {k: tuple(s) for k, s in _hub_specs()[arch]}
+    got = synthetic.synthetic_weights(arch, seed=0, num_classes=1000, calibrate=False)
+    got = {k: tuple(v.shape) for k, v in got.items()}
+    want = {k: s for k, s in want.items() if not k.endswith("num_batches_tracked")}
+    assert set(got) == set(want), (sorted(set(want) - set(got))[:5], sorted(set(got) - set(want))[:5])
+    bad = [(k, got[k], want[k]) for k in want if got[k] != want[k]]
+    assert not bad, bad[:5]
 
 
 def _cifar_params_by_hand(n, classes=10):
@@ -135,7 +168,19 @@ def test_tensor_shapes_match_the_frameworks(name, key, shape):
 def test_detection_finds_the_row_from_names_and_shapes(name):
     from refresnet.detect import detect_arch
 
-    assert detect_arch(synthetic_weights(name, seed=0, calibrate=False)).name == name
+    row = refresnet.ARCHS[name]
+    weights = synthetic_weights(name, seed=0, calibrate=False)
+    if row.naming == "transformers":
+        # a ResNetConfig decides these: without config.json, a LoadError saying so
+        with pytest.raises(refresnet.LoadError, match="config.json"):
+            detect_arch(weights)
+        return
+    found = detect_arch(weights)
+    if row.naming == "timm" and not (row.deep_stem or row.avg_down or row.attn):
+        # a plain timm ResNet's state dict is torchvision's, key for key: the same graph
+        assert found.name in (name[len("timm_"):], name)
+        return
+    assert found.name == name
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ stage must match bit for bit; the float stage (computed by the frameworks in flo
 within FLOAT32_RTOL of our float64. Live tests rerun the frameworks when installed.
 """
 
+import json
 import os
 
 import numpy as np
@@ -221,3 +222,47 @@ def test_live_keras_load_img_and_preprocess_input(hw, tmp_path):
     assert np.array_equal(u8, arr.astype(np.uint8)) and np.array_equal(u8, arr)
     assert rel_err(P.float_stage(u8, "keras-caffe"), resnet.preprocess_input(arr.copy())) <= FLOAT32_RTOL
     assert rel_err(P.float_stage(u8, "keras-tf"), resnet_v2.preprocess_input(arr.copy())) <= FLOAT32_RTOL
+
+
+# ---------------------------------------------------------------- timm
+# timm 1.0.31's own eval transform (tests/fixtures/make_hub_fixtures.py preprocess).
+def _timm_rec():
+    from fixtures import hub_fixture as hf
+    from fixtures.paths import fixture_file
+
+    with np.load(fixture_file("hub", "timm_preprocess.npz", hf.REGEN_COMMAND + " preprocess")) as z:
+        return {k: z[k] for k in z.files}
+
+
+@pytest.mark.parametrize("key", ["default", "tcfg", "rsb_a1", "inception"])
+def test_timm_pretrained_cfg_uint8_bit_exact_and_float_within_float32(key):
+    import hashlib
+
+    from fixtures import hub_fixture as hf
+    from tolerances import FLOAT32_RTOL
+
+    rec = _timm_rec()
+    preset = P.timm_preset(hf.TIMM_PREPROCESS[key])
+    for name in hf.PREPROCESS_IMAGES:
+        img, _ = P.open_rgb(os.path.join(os.path.dirname(__file__), "fixtures", "preprocess", "images", name))
+        u8 = P.uint8_stage(img, preset)
+        r = f"{key}/{name}/"
+        assert u8.shape == tuple(rec[r + "uint8_shape"])
+        assert np.array_equal(u8.astype(np.int64).sum(axis=(1, 2)), rec[r + "row_sums"]), f"{key} {name}: rows differ"
+        assert np.array_equal(u8.astype(np.int64).sum(axis=(0, 2)), rec[r + "col_sums"]), f"{key} {name}: columns differ"
+        assert hashlib.sha256(u8.tobytes()).hexdigest() == str(rec[r + "uint8_sha256"])
+        x = P.float_stage(u8, preset).ravel()[rec[r + "float32_pos"]]
+        ref = rec[r + "float32_values"]
+        assert np.max(np.abs(x - ref)) <= FLOAT32_RTOL * np.max(np.abs(ref))
+
+
+def test_timm_preset_uses_train_size_as_resolve_data_config_does():
+    # resolve_data_config's default (use_test_size=False): input_size 224 and crop_pct 0.95
+    # of the RSB a1 tag, not its test_input_size 288 / test_crop_pct 1.0.
+    from fixtures import hub_fixture as hf
+
+    p = P.timm_preset(hf.TIMM_PREPROCESS["rsb_a1"])
+    assert (p.resize, p.crop, p.interpolation) == (235, 224, "bicubic")
+    t = P.timm_preset(hf.TIMM_PREPROCESS["rsb_a1"], use_test_size=True)
+    assert (t.resize, t.crop) == (288, 288)
+    assert json.loads(str(_timm_rec()["rsb_a1/data_config"]))["crop_pct"] == 0.95

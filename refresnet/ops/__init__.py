@@ -10,6 +10,7 @@ from .batch_norm import batch_norm
 from .conv2d import conv2d
 from .linear import linear
 from .pad import zero_pad2d
+from .attention import eca, squeeze_excite
 from .residual import add, flatten_nhwc, subsample, zero_channel_shortcut
 from .pool import avg_pool2d, global_avg_pool2d, global_max_pool2d, max_pool2d
 # The ops ONNX graphs add (refresnet/formats/onnx_file.py).
@@ -47,4 +48,6 @@ __all__ = [
     "reshape",
     "sigmoid",
     "transpose",
+    "squeeze_excite",
+    "eca",
 ]
