@@ -111,8 +111,10 @@ def test_unreadable_files_name_the_file(tmp_path, content, message):
         refresnet.load(path)
 
 
-def test_a_directory_is_not_a_weight_file(tmp_path):
-    with pytest.raises(refresnet.LoadError, match="is a directory"):
+def test_a_directory_without_weights_is_a_load_error_naming_what_it_lacks(tmp_path):
+    # A directory is read as a Hub snapshot (refresnet/hub.py): one without a
+    # weight file says which files it looked for.
+    with pytest.raises(refresnet.LoadError, match="a directory with none of model.safetensors"):
         refresnet.load(tmp_path)
 
 
