@@ -2,6 +2,7 @@
 
     python benchmarks/speed.py                 # the full report (several minutes)
     python benchmarks/speed.py --quick         # ResNet50 batch 1 and 8 only
+    python benchmarks/speed.py --quick --archs resnet18,resnet50,resnet152   # those rows, batch 1 and 8
     python benchmarks/speed.py --onnx-only     # the ONNX path against the table path
 
 Every timing in the main table is the median of 3 rounds of --repeats runs (each
@@ -280,6 +281,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--archs", help="comma-separated rows for the main table (with --quick: batches 1 and 8 only)")
     ap.add_argument("--onnx-only", action="store_true", help="only the ONNX path's rows (needs onnx)")
     args = ap.parse_args(argv)
     r = args.repeats
@@ -311,6 +313,8 @@ def main(argv=None):
     print()
 
     archs = ["resnet50"] if args.quick else ["resnet18", "resnet50", "resnet152"]
+    if args.archs:
+        archs = args.archs.split(",")
     print("## ms per image, 224x224")
     print()
     print("| arch | batch | refresnet f64 | GFLOP/s | % of GEMM rate | GEMM-only floor | torch f64 | refresnet / torch f64 | torch f32 |")
