@@ -41,7 +41,7 @@ Per op, with "storage format" = float32 for float32/tf32, else the format itself
 import numpy as np
 
 from . import kernels, ops, threads
-from .ops.conv2d import Block, gemm_block, geometry, panel_buffer, panel_operand, panels, row_blocks
+from .ops.conv2d import compute_panel, geometry, panel_buffer, panels
 
 PRECISIONS = ("float32", "tf32", "bfloat16", "float16")
 
@@ -136,14 +136,10 @@ def conv2d(args, kw, precision):
     bias32 = None if bias is None else round_to(bias, storage).astype(np.float32)
     with threads.single_threaded_blas():
         for n in range(x.shape[0]):
-            # im2col only copies (exact), so unfolding in float64 then casting is the
-            # same as unfolding float32 data. The float32 GEMM is cut into the same
-            # fixed panels and row blocks as the float64 one, so its bits too are
-            # the image's own.
+            # The float32 GEMM is cut into the same fixed panels and row blocks as
+            # the float64 one, so its bits too are the image's own.
             for p0, p1 in panels(g):
-                operand = np.ascontiguousarray(panel_operand(x[n], g, p0, p1, buf).astype(np.float32))
-                for grp, r0, r1 in row_blocks(g):
-                    gemm_block(w32, operand, g, out[n], Block(grp, r0, r1, p0, p1), bias32)
+                compute_panel(x[n], w32, g, out[n], p0, p1, bias32, buf=buf)
     return round_to(out, storage)
 
 

@@ -13,7 +13,7 @@ floating-point operations for it:
 
 - the BLAS is held to one thread while refresnet computes
   (threads.single_threaded_blas), and every GEMM is cut into blocks whose
-  bounds depend on the layer's shape alone (ops/conv2d.py ``blocks``), each
+  bounds depend on the layer's shape alone (ops/conv2d.py ``panels`` and ``row_blocks``), each
   block one BLAS call with the same shapes, strides and operand contents
   whatever the batch, the thread count or the walk (refresnet/blas.py records
   them; tests/test_determinism.py compares the records);
@@ -40,7 +40,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import registry, threads
-from .ops._common import as_nchw
+from .ops._common import as_nchw, even_cuts
 
 
 class Node(NamedTuple):
@@ -161,11 +161,6 @@ class _Serial:
 SERIAL = _Serial()
 
 
-def _even_cuts(n, pieces):
-    pieces = max(1, min(n, pieces))
-    return [k * n // pieces for k in range(pieces + 1)]
-
-
 class Team:
     """``size`` threads (the caller and size - 1 helpers) that share pieces of
     work: ``map(fn, count)`` runs fn(0) ... fn(count - 1), each once, on
@@ -215,7 +210,6 @@ class Team:
         self._start.wait()
         self._work()
         self._done.wait()
-        self._job = ("done", 0, iter(()))
         if self._errors:
             err = self._errors[0]
             self._errors.clear()
@@ -241,7 +235,7 @@ class Team:
             return evaluate(node, args)
         x = as_nchw(x)
         args = [as_nchw(a) for a in args]
-        cuts = _even_cuts(x.shape[1], self.size)
+        cuts = even_cuts(x.shape[1], self.size)
         pieces = list(zip(cuts, cuts[1:]))
 
         def kwargs(c0, c1):

@@ -2,7 +2,7 @@
 
 refresnet's bits are a function of the input, the weights and the machine's BLAS
 alone (refresnet/executor.py says how): every GEMM is cut into blocks whose
-bounds depend on the layer's shape only (ops/conv2d.py ``blocks``), and each
+bounds depend on the layer's shape only (ops/conv2d.py ``panels``, ``row_blocks``), and each
 block is one call of a single-threaded BLAS. A multi-threaded BLAS splits a
 product among its threads in ways that change the bits: measured on an Intel
 Xeon with AVX-512 (OpenBLAS 0.3.31, SkylakeX kernels), one image alone and the

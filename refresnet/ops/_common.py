@@ -119,5 +119,8 @@ def check_positive(values, name):
     return values
 
 
-def ceil_div(a, b):
-    return math.ceil(a / b)
+def even_cuts(n, pieces):
+    """Bounds [0, ..., n] cutting range(n) into ``pieces`` pieces (clamped to
+    1..n) as equal as integers allow: piece k is [k*n//pieces, (k+1)*n//pieces)."""
+    pieces = max(1, min(n, pieces))
+    return [k * n // pieces for k in range(pieces + 1)]

@@ -6,18 +6,19 @@ import numpy as np
 
 from .. import blas, kernels, threads
 from ..kernels import im2col
-from ._common import as_nchw, as_vector, check_positive, conv_out_size, explicit_padding, pair
+from ._common import as_nchw, as_vector, check_positive, conv_out_size, even_cuts, explicit_padding, pair
 
 
 # The fixed cut of a convolution's GEMMs. One image's product for one group,
-# w (O/groups, K) by the unfolded input (K, OH*OW), is computed as blocks of at
-# most ROW_BLOCK output channels by at most COLUMN_BLOCK output positions, each
-# block one single-threaded BLAS call. The bounds depend on the layer's shape
-# alone - never on the batch, the thread count or the CPU - so every path that
-# computes an image makes the same BLAS calls and gets the same bits. The sizes
-# were chosen for speed on a 2-core Xeon (AVX-512) and EPYC (AVX2) alike: blocks
-# big enough that packing costs little, and enough of them for two or more
-# threads to share a batch-1 layer (benchmarks/RESULTS.md).
+# w (O/groups, K) by the unfolded input (K, OH*OW), is computed as column panels
+# of at most COLUMN_BLOCK output positions by row blocks of at most ROW_BLOCK
+# output channels, each block one single-threaded BLAS call. The bounds depend on
+# the layer's shape alone - never on the batch, the thread count or the CPU - so
+# every path that computes an image makes the same BLAS calls and gets the same
+# bits on any machine. The sizes only set speed: big enough that packing costs
+# little, small enough that two or more threads can share a batch-1 layer. They
+# were picked on a loaded 2-core Intel Xeon (AVX-512) and are worth re-measuring
+# (benchmarks/RESULTS.md).
 ROW_BLOCK = 128
 COLUMN_BLOCK = 1024
 
@@ -33,16 +34,11 @@ class Block(NamedTuple):
     p1: int
 
 
-def _even_cuts(n, most):
-    """Bounds cutting range(n) into ceil(n/most) pieces as equal as integers allow."""
-    pieces = max(1, -(-n // most))
-    return [k * n // pieces for k in range(pieces + 1)]
-
-
 def panels(g):
     """The fixed column panels [(p0, p1), ...] of one image's GEMMs: its output
     positions cut into pieces of at most COLUMN_BLOCK."""
-    cuts = _even_cuts(g.out_h * g.out_w, COLUMN_BLOCK)
+    positions = g.out_h * g.out_w
+    cuts = even_cuts(positions, -(-positions // COLUMN_BLOCK))
     return list(zip(cuts, cuts[1:]))
 
 
@@ -50,13 +46,8 @@ def row_blocks(g):
     """The fixed row blocks [(group, r0, r1), ...]: each group's output channels
     cut into pieces of at most ROW_BLOCK."""
     og = g.out_channels // g.groups
-    rows = _even_cuts(og, ROW_BLOCK)
+    rows = even_cuts(og, -(-og // ROW_BLOCK))
     return [(grp, grp * og + r0, grp * og + r1) for grp in range(g.groups) for r0, r1 in zip(rows, rows[1:])]
-
-
-def blocks(g):
-    """The fixed list of Blocks that computes one image of a conv with Geometry ``g``, panel by panel."""
-    return [Block(grp, r0, r1, p0, p1) for p0, p1 in panels(g) for grp, r0, r1 in row_blocks(g)]
 
 
 def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, team=None, batch_norm=None, relu=False):
@@ -113,9 +104,8 @@ def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, team=None
             # any split gives the same matrix), then shares its row blocks.
             rows, positions = g.in_channels * g.kh * g.kw, g.out_h * g.out_w
             operand = panel_buffer(g)[: rows * positions].reshape(rows, positions)
-            pieces = max(1, min(g.in_channels, team.size))
-            c = [k * g.in_channels // pieces for k in range(pieces + 1)]
-            team.map(lambda i: unfold(x[0], g, operand, c[i], c[i + 1]), pieces)
+            c = even_cuts(g.in_channels, team.size)
+            team.map(lambda i: unfold(x[0], g, operand, c[i], c[i + 1]), len(c) - 1)
         rows = row_blocks(g)
         team.map(lambda i: gemm_block(w, operand, g, out[0], Block(*rows[i], *cut[0]), bias, bn, relu), len(rows))
     return out
@@ -144,8 +134,12 @@ def panel_operand(image, g, p0, p1, buf=None):
 
 
 def compute_panel(image, w, g, out_n, p0, p1, bias=None, bn=None, relu=False, buf=None):
-    """Panel [p0, p1) of one image: unfold its positions, then its row blocks."""
+    """Panel [p0, p1) of one image: unfold its positions, then its row blocks.
+    A float32 ``w`` (emulated precision) gets the operand cast to float32: im2col
+    only copies, so unfolding float64 and casting equals unfolding float32 data."""
     operand = panel_operand(image, g, p0, p1, buf)
+    if operand.dtype != w.dtype:
+        operand = np.ascontiguousarray(operand, dtype=w.dtype)
     for grp, r0, r1 in row_blocks(g):
         gemm_block(w, operand, g, out_n, Block(grp, r0, r1, p0, p1), bias, bn, relu)
 
@@ -168,10 +162,6 @@ class Geometry(NamedTuple):
     in_channels: int
     out_channels: int
     pointwise: bool  # 1x1, stride 1, no padding: the input already is the GEMM operand
-
-    @property
-    def cols_shape(self):
-        return (self.in_channels * self.kh * self.kw, self.out_h * self.out_w)
 
 
 def geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1):
