@@ -13,7 +13,7 @@ import refresnet
 from refresnet import hub
 from fixtures import hub_fixture as hf
 from fixtures import tv_fixture as tv
-from fixtures.sketch import check
+from fixtures.sketch import failures as layer_failures
 from tolerances import NET_RTOL, rel_err
 
 
@@ -46,13 +46,7 @@ def check_parity(key, prefix):
     logits = model(x)
     trace = model.trace(x)
     ref = tv.unstack_sketches(fx, prefix)
-    failures = []
-    for name, sk in ref.items():
-        if name in trace:
-            try:
-                check(sk, trace[name], NET_RTOL, name=name)
-            except AssertionError as e:
-                failures.append(str(e))
+    failures = layer_failures(ref, trace, NET_RTOL)
     err = rel_err(logits, fx[f"{prefix}logits"])
     first = f"; first diverging layer: {failures[0]}" if failures else ""
     assert err <= NET_RTOL, f"{key} {shape}: logits relative error {err:.3g}{first}"

@@ -17,7 +17,7 @@ import pytest
 
 import refresnet
 from fixtures import tv_fixture as tv
-from fixtures.sketch import check
+from fixtures.sketch import failures as layer_failures
 from tolerances import NET_RTOL, rel_err
 
 # 101/152-layer nets take tens of seconds each in float64; marked so a developer can
@@ -84,13 +84,7 @@ def test_matches_torchvision_float64_on_every_layer(arch, prefix):
     ref = tv.unstack_sketches(fx, prefix)
 
     # Compare every layer first, so a logits mismatch reports where it starts.
-    failures = []
-    for name, sk in ref.items():
-        if name in trace:
-            try:
-                check(sk, trace[name], NET_RTOL, name=name)
-            except AssertionError as e:
-                failures.append(str(e))
+    failures = layer_failures(ref, trace, NET_RTOL)
     first = f"; first diverging layer: {failures[0]} ({len(failures)} layers fail)" if failures else ""
     assert err <= NET_RTOL, f"{arch} {shape}: logits relative error {err:.3g} > {NET_RTOL}{first}"
 
