@@ -50,6 +50,7 @@ class Node(NamedTuple):
     kwargs: dict
     inplace: bool = False  # plan steps only: write the output into the first input
     fused: tuple = ()  # plan steps only: the names of the nodes this step computes
+    residual: bool = False  # plan steps only: the last input is a fused add's other operand (residual=)
 
 
 class NodeError(Exception):
@@ -72,9 +73,18 @@ def evaluate(node, args, precision=None, team=None):
         return entry.emulated(args, node.kwargs, precision)
     if team is not None and team.size > 1:
         return team.evaluate(entry, node, args)
+    args, kwargs = arguments(node, args)
     if node.inplace:
-        return entry.float64(*args, out=args[0], **node.kwargs)
-    return entry.float64(*args, **node.kwargs)
+        return entry.float64(*args, out=args[0], **kwargs)
+    return entry.float64(*args, **kwargs)
+
+
+def arguments(node, args):
+    """The positional and keyword arguments of a step's function: a fused
+    residual add's operand (the step's last input) goes in as ``residual=``."""
+    if node.residual:
+        return args[:-1], dict(node.kwargs, residual=args[-1])
+    return args, node.kwargs
 
 
 # ---------------------------------------------------------------- the plan
@@ -82,7 +92,9 @@ def evaluate(node, args, precision=None, team=None):
 def plan(nodes, output):
     """The fast plan for a plain call: (steps, output name). Same arithmetic,
     less memory traffic: alias nodes are dropped; a conv and the batch norm that
-    alone reads it become one step (``fuses_batch_norm``), and so do an op that
+    alone reads it become one step (``fuses_batch_norm``), then the residual
+    add that alone reads that (``fuses_add``: the add's other operand becomes
+    the step's last input, passed as residual=), and so do an op that
     ``fuses_relu`` and the ReLU that alone reads it (relu=True); an op that
     ``writes_out`` writes into an input that nothing else reads. Each fused step
     performs the same IEEE operations in the same order as the nodes it
@@ -116,18 +128,26 @@ def plan(nodes, output):
             bn = real[i + 1]
             fused.append(bn)
             kwargs = dict(kwargs, batch_norm={k: bn.kwargs[k] for k in ("mean", "var", "gamma", "beta", "eps")})
+        inputs, residual = node.inputs, False
         last = fused[-1]
         nxt = real[i + len(fused)] if i + len(fused) < len(real) else None
+        if (entry.fuses_add and nxt is not None and nxt.op == "add" and consumers[last.name] == 1
+                and nxt.inputs.count(last.name) == 1):
+            # conv -> (BN ->) add: the add's other operand joins the step.
+            fused.append(nxt)
+            inputs, residual = inputs + tuple(s for s in nxt.inputs if s != last.name), True
+            last = nxt
+            nxt = real[i + len(fused)] if i + len(fused) < len(real) else None
         if entry.fuses_relu and sole_reader(last, nxt, "relu"):
             fused.append(nxt)
             kwargs = dict(kwargs, relu=True)
         name = fused[-1].name
-        inputs, inplace = node.inputs, False
+        inplace = False
         if entry.writes_out:
             if len(inputs) == 2 and not owned(inputs[0]) and owned(inputs[1]):
                 inputs = inputs[::-1]  # the add: IEEE addition commutes exactly
             inplace = owned(inputs[0])
-        steps.append(Node(name, node.op, inputs, kwargs, inplace, tuple(f.name for f in fused)))
+        steps.append(Node(name, node.op, inputs, kwargs, inplace, tuple(f.name for f in fused), residual))
         if any(f.name == output for f in fused):
             output = name
         i += len(fused)
@@ -229,7 +249,8 @@ class Team:
         """One step on the team: a conv's unfolding and GEMM blocks, or a
         channel-wise op's channel ranges, shared; any other op on this thread."""
         if entry.name == "conv2d":
-            return entry.float64(*args, team=self, **node.kwargs)
+            args, kwargs = arguments(node, args)
+            return entry.float64(*args, team=self, **kwargs)
         x = args[0]
         if not entry.channelwise or not isinstance(x, np.ndarray) or x.ndim != 4 or x.shape[0] != 1 or x.shape[1] < 2:
             return evaluate(node, args)
@@ -339,5 +360,10 @@ class Program:
         if n == 1:
             return parts[0]
         if isinstance(parts[0], dict):
-            return OrderedDict((k, np.concatenate([p[k] for p in parts])) for k in parts[0])
+            # A trace: merge one layer at a time, dropping the per-image arrays as
+            # it goes, so the merge never holds two copies of the whole trace.
+            merged = OrderedDict()
+            for k in list(parts[0]):
+                merged[k] = np.concatenate([p.pop(k) for p in parts])
+            return merged
         return np.concatenate(parts)
