@@ -41,7 +41,7 @@ Per op, with "storage format" = float32 for float32/tf32, else the format itself
 import numpy as np
 
 from . import kernels, ops, threads
-from .ops.conv2d import compute_panel, geometry, panel_buffer, panels
+from .ops.conv2d import Epilogue, compute_panel, geometry, panel_buffer, panels
 
 PRECISIONS = ("float32", "tf32", "bfloat16", "float16")
 
@@ -139,7 +139,7 @@ def conv2d(args, kw, precision):
             # The float32 GEMM is cut into the same fixed panels and row blocks as
             # the float64 one, so its bits too are the image's own.
             for p0, p1 in panels(g):
-                compute_panel(x[n], w32, g, out[n], p0, p1, bias32, buf=buf)
+                compute_panel(x[n], w32, g, out[n], p0, p1, Epilogue(bias32), buf=buf)
     return round_to(out, storage)
 
 

@@ -18,7 +18,10 @@ precision and BN calibration:
 - ``fuses_relu``: a ReLU that alone reads its output can run in the same pass
   (the function takes ``relu=True``; the values are those of the two ops);
 - ``fuses_batch_norm``: likewise a batch norm (and its ReLU) that alone reads
-  its output (the function takes ``batch_norm={mean, var, gamma, beta, eps}``).
+  its output (the function takes ``batch_norm={mean, var, gamma, beta, eps}``);
+- ``fuses_add``: likewise the residual add (and its ReLU) that alone reads its
+  output, or its batch norm's (the function takes ``residual=`` the add's other
+  operand and adds it after the batch norm, before the ReLU).
 
 Adding an op is one ``register`` call here: a function in refresnet.ops for
 float64, and its emulation (``emulate.exact`` where the op does no arithmetic).
@@ -38,17 +41,19 @@ class Op(NamedTuple):
     fuses_relu: bool = False
     per_channel: tuple = ()
     fuses_batch_norm: bool = False
+    fuses_add: bool = False
 
 
 OPS = {}
 
 
 def register(name, float64, emulated, *, channelwise=False, writes_out=False, fuses_relu=False, per_channel=(),
-             fuses_batch_norm=False):
+             fuses_batch_norm=False, fuses_add=False):
     """Add the op ``name``; returns its entry. A name is registered once."""
     if name in OPS:
         raise ValueError(f"op {name!r} is already registered")
-    OPS[name] = Op(name, float64, emulated, channelwise, writes_out, fuses_relu, tuple(per_channel), fuses_batch_norm)
+    OPS[name] = Op(name, float64, emulated, channelwise, writes_out, fuses_relu, tuple(per_channel), fuses_batch_norm,
+                   fuses_add)
     return OPS[name]
 
 
@@ -66,7 +71,7 @@ def _alias(x):
 
 # A second name for an existing output (torchvision's containers: layer1.0, layer1).
 register("alias", _alias, emulate.exact(_alias), channelwise=True)
-register("conv2d", ops.conv2d, emulate.conv2d, fuses_relu=True, fuses_batch_norm=True)
+register("conv2d", ops.conv2d, emulate.conv2d, fuses_relu=True, fuses_batch_norm=True, fuses_add=True)
 register("batch_norm", ops.batch_norm, emulate.batch_norm, channelwise=True, writes_out=True, fuses_relu=True,
          per_channel=("mean", "var", "gamma", "beta"))
 register("relu", ops.relu, emulate.exact(ops.relu), channelwise=True, writes_out=True)

@@ -74,3 +74,38 @@ def test_a_conv_fused_with_the_relu_that_reads_it_applies_the_relu():
             assert np.array_equal(program.run(x, fused=True, team=team), expected)
     finally:
         team.close()
+
+
+@pytest.mark.parametrize("size", [(40, 36), (45, 50)])  # one GEMM panel; several panels (> COLUMN_BLOCK positions)
+@pytest.mark.parametrize("with_bn", [True, False])
+def test_a_conv_fused_with_the_residual_add_and_relu_gives_the_unfused_bits(size, with_bn):
+    # The bottleneck's tail, conv3 -> bn3 -> add(identity) -> relu (or, BN folded
+    # as in an ONNX export, conv -> add -> relu), becomes one plan step whose
+    # epilogue adds the identity block by block; the bits are those of the four ops.
+    from refresnet import executor, threads
+
+    rng = np.random.default_rng(8)
+    w, b = rng.normal(size=(6, 4, 3, 3)), rng.normal(size=6)
+    bn = dict(mean=rng.normal(size=6), var=rng.uniform(0.5, 2, size=6), gamma=rng.normal(size=6),
+              beta=rng.normal(size=6), eps=1e-5)
+    nodes = [executor.Node("identity", "conv2d", ("input",), dict(w=rng.normal(size=(6, 4, 1, 1)))),
+             executor.Node("c", "conv2d", ("input",), dict(w=w, bias=b, padding=1))]
+    if with_bn:
+        nodes.append(executor.Node("bn", "batch_norm", ("c",), bn))
+    nodes += [executor.Node("add", "add", ("identity", nodes[-1].name), {}), executor.Node("r", "relu", ("add",), {})]
+    program = executor.Program(nodes, "r")
+    fused = [s for s in program.steps if s.residual]
+    assert [s.fused for s in fused] == [("c",) + (("bn",) if with_bn else ()) + ("add", "r")]
+    x = rng.normal(size=(2, 4) + size)
+    y = refresnet.ops.conv2d(x, w, b, padding=1)
+    if with_bn:
+        y = refresnet.ops.batch_norm(y, **bn)
+    expected = refresnet.ops.relu(refresnet.ops.add(refresnet.ops.conv2d(x, nodes[0].kwargs["w"]), y))
+    assert (expected == 0).any() and (expected > 0).any()
+    assert np.array_equal(program.run(x, fused=True), expected)
+    team = executor.Team(2)
+    try:
+        with threads.single_threaded_blas():
+            assert np.array_equal(program.run(x[1:], fused=True, team=team), expected[1:])
+    finally:
+        team.close()

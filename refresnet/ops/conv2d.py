@@ -23,6 +23,17 @@ ROW_BLOCK = 128
 COLUMN_BLOCK = 1024
 
 
+class Epilogue(NamedTuple):
+    """What each GEMM block gets after its product, in this order, while it is
+    in cache: + bias; batch norm (mean, var, gamma, beta, eps); + residual (one
+    image's (O, OH, OW) array: the residual add); max(., 0)."""
+
+    bias: object = None
+    bn: tuple = None
+    residual: object = None
+    relu: bool = False
+
+
 class Block(NamedTuple):
     """One GEMM block: output channels [r0, r1) of group ``group`` at output
     positions [p0, p1) (flattened oy*OW + ox)."""
@@ -50,7 +61,8 @@ def row_blocks(g):
     return [(grp, grp * og + r0, grp * og + r1) for grp in range(g.groups) for r0, r1 in zip(rows, rows[1:])]
 
 
-def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, team=None, batch_norm=None, relu=False):
+def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, team=None, batch_norm=None, relu=False,
+           residual=None):
     """y[n, o, oy, ox] = bias[o] + sum_{c, i, j} w[o, c, i, j] * xp[n, g*Cg + c, oy*sh + i*dh, ox*sw + j*dw]
 
     with xp the input zero-padded by ``padding`` and g = o // (out/groups): a
@@ -73,10 +85,11 @@ def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, team=None
     unfolding by channels and its row blocks).
 
     ``batch_norm`` (a dict of refresnet.ops.batch_norm's mean, var, gamma, beta,
-    eps) and ``relu``: the BN and/or ReLU that follow, applied to each block
-    right after its GEMM while it is in cache (the executor's fused plan). Each
-    output element goes through the same operations as conv2d then batch_norm,
-    so the values are identical.
+    eps), ``residual`` (an array of the output's shape) and ``relu``: the BN,
+    the residual add and the ReLU that follow, applied in that order to each
+    block right after its GEMM while it is in cache (the executor's fused
+    plan). Each output element goes through the same operations as conv2d,
+    batch_norm, add and relu one after another, so the values are identical.
     """
     x = as_nchw(x)
     w = np.ascontiguousarray(np.asarray(w, dtype=np.float64))
@@ -85,17 +98,24 @@ def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, team=None
         bias = as_vector(bias, g.out_channels, "bias")
     out = np.empty((x.shape[0], g.out_channels, g.out_h, g.out_w), dtype=np.float64)
     bn = None if batch_norm is None else _bn_args(batch_norm, g.out_channels)
-    relu = bool(relu)
+    if residual is not None:
+        residual = np.asarray(residual, dtype=np.float64)
+        if residual.shape != out.shape:
+            raise ValueError(f"residual add: shapes {out.shape} and {residual.shape} differ")
+
+    def epilogue(n):
+        return Epilogue(bias, bn, None if residual is None else residual[n], bool(relu))
+
     cut = panels(g)
     with threads.single_threaded_blas():
         if team is None or team.size == 1 or x.shape[0] != 1:
             buf = panel_buffer(g)
             for n in range(x.shape[0]):
                 for p0, p1 in cut:
-                    compute_panel(x[n], w, g, out[n], p0, p1, bias, bn, relu, buf)
+                    compute_panel(x[n], w, g, out[n], p0, p1, epilogue(n), buf)
             return out
         if len(cut) > 1:
-            team.map(lambda i: compute_panel(x[0], w, g, out[0], *cut[i], bias, bn, relu), len(cut))
+            team.map(lambda i: compute_panel(x[0], w, g, out[0], *cut[i], epilogue(0)), len(cut))
             return out
         if g.pointwise:
             operand = panel_operand(x[0], g, *cut[0])
@@ -107,7 +127,7 @@ def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, team=None
             c = even_cuts(g.in_channels, team.size)
             team.map(lambda i: unfold(x[0], g, operand, c[i], c[i + 1]), len(c) - 1)
         rows = row_blocks(g)
-        team.map(lambda i: gemm_block(w, operand, g, out[0], Block(*rows[i], *cut[0]), bias, bn, relu), len(rows))
+        team.map(lambda i: gemm_block(w, operand, g, out[0], Block(*rows[i], *cut[0]), epilogue(0)), len(rows))
     return out
 
 
@@ -133,7 +153,7 @@ def panel_operand(image, g, p0, p1, buf=None):
     return cols
 
 
-def compute_panel(image, w, g, out_n, p0, p1, bias=None, bn=None, relu=False, buf=None):
+def compute_panel(image, w, g, out_n, p0, p1, epilogue=Epilogue(), buf=None):
     """Panel [p0, p1) of one image: unfold its positions, then its row blocks.
     A float32 ``w`` (emulated precision) gets the operand cast to float32: im2col
     only copies, so unfolding float64 and casting equals unfolding float32 data."""
@@ -141,7 +161,7 @@ def compute_panel(image, w, g, out_n, p0, p1, bias=None, bn=None, relu=False, bu
     if operand.dtype != w.dtype:
         operand = np.ascontiguousarray(operand, dtype=w.dtype)
     for grp, r0, r1 in row_blocks(g):
-        gemm_block(w, operand, g, out_n, Block(grp, r0, r1, p0, p1), bias, bn, relu)
+        gemm_block(w, operand, g, out_n, Block(grp, r0, r1, p0, p1), epilogue)
 
 
 class Geometry(NamedTuple):
@@ -210,22 +230,28 @@ def _bn_args(bn, channels):
     return tuple(as_vector(bn[k], channels, k) for k in ("mean", "var", "gamma", "beta")) + (eps,)
 
 
-def gemm_block(w, operand, g, out_n, block, bias=None, bn=None, relu=False):
+def gemm_block(w, operand, g, out_n, block, epilogue=Epilogue()):
     """Compute one Block of one image: out_n[r0:r1, p0:p1] (as (O, OH*OW)) =
     w[r0:r1] (as (O, K)) @ the group's rows of its panel's ``operand``, by one
-    BLAS call; then + bias[r0:r1]; then, with ``bn`` = (mean, var, gamma, beta,
-    eps), batch norm's kernel on the block's channels; then, with ``relu``,
-    max(., 0)."""
+    BLAS call; then the ``epilogue`` on the block: + bias[r0:r1]; batch norm's
+    kernel on the block's channels; + the residual's block (IEEE addition
+    commutes, so either operand order gives these bits); max(., 0)."""
     K = operand.shape[0] // g.groups
     grp, r0, r1, p0, p1 = block
     out2 = out_n.reshape(g.out_channels, -1)
     dst = out2[r0:r1, p0:p1]
     blas.gemm(w.reshape(g.out_channels, -1)[r0:r1], operand[grp * K : (grp + 1) * K], dst)
+    bias, bn, residual, relu = epilogue
     if bias is not None:
         dst += bias[r0:r1, None]
     if bn is not None:
         mean, var, gamma, beta, eps = bn
-        kernels.batch_norm(dst[None], mean[r0:r1], var[r0:r1], gamma[r0:r1], beta[r0:r1], eps, relu, dst[None])
-    elif relu:
+        # The ReLU joins the BN kernel's pass unless the residual add comes between.
+        kernels.batch_norm(dst[None], mean[r0:r1], var[r0:r1], gamma[r0:r1], beta[r0:r1], eps,
+                           relu and residual is None, dst[None])
+        relu = relu and residual is not None
+    if residual is not None:
+        dst += residual.reshape(g.out_channels, -1)[r0:r1, p0:p1]
+    if relu:
         np.maximum(dst, 0.0, out=dst)
     return dst
