@@ -117,7 +117,8 @@ class Model:
 
             xi = round_to(xi, STORAGE[check_precision(precision)])
         traced = self.run(xi, keep=executor.ALL, precision=precision)
-        return OrderedDict((k, self._to_external(v)) for k, v in traced.items() if not k.startswith("~"))
+        # One layer at a time, so that an NHWC model never holds its trace twice.
+        return OrderedDict((k, self._to_external(traced.pop(k))) for k in list(traced) if not k.startswith("~"))
 
     # ------------------------------------------------------------ describing
     def layer_names(self):
