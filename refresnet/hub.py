@@ -36,9 +36,12 @@ def weights_in_snapshot(directory):
     raise LoadError(directory, f"a directory with none of {', '.join(WEIGHT_FILES[:2])}")
 
 
-def read_config(weights_path):
-    """The parsed config.json beside ``weights_path``, or None when there is none."""
-    path = os.path.join(os.path.dirname(os.path.abspath(weights_path)), "config.json")
+def read_json_beside(weights_path, name):
+    """(parsed JSON object, its path) of the file ``name`` (config.json,
+    preprocessor_config.json) in the directory of ``weights_path``; (None, path)
+    when there is none. A file over CONFIG_MAX_BYTES, not UTF-8, not JSON, nested
+    deeper than Python's parser goes, or not an object is a LoadError naming it."""
+    path = os.path.join(os.path.dirname(os.path.abspath(weights_path)), name)
     if not os.path.isfile(path):
         return None, path
     if os.path.getsize(path) > CONFIG_MAX_BYTES:
@@ -48,9 +51,25 @@ def read_config(weights_path):
             cfg = json.loads(f.read().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise LoadError(path, f"not valid JSON ({err})") from None
+    except RecursionError:
+        raise LoadError(path, "JSON nested too deeply to parse; not a model config") from None
     if not isinstance(cfg, dict):
         raise LoadError(path, f"expected a JSON object, found {type(cfg).__name__}")
     return cfg, path
+
+
+def read_config(weights_path):
+    """The parsed config.json beside ``weights_path``, or None when there is none."""
+    return read_json_beside(weights_path, "config.json")
+
+
+#: transformers' image processor file (transformers/utils IMAGE_PROCESSOR_NAME).
+PREPROCESSOR_CONFIG = "preprocessor_config.json"
+
+
+def read_preprocessor_config(weights_path):
+    """The parsed preprocessor_config.json beside ``weights_path``, or None when there is none."""
+    return read_json_beside(weights_path, PREPROCESSOR_CONFIG)
 
 
 def _int_list(cfg, key, path):
