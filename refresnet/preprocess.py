@@ -338,7 +338,11 @@ def preset_for(arch, path=None):
             cfg, cfg_path = read_config(str(path))
             if cfg and isinstance(cfg.get("pretrained_cfg"), dict):
                 return timm_preset(cfg["pretrained_cfg"], source=cfg_path)
-        return PRESETS["timm"]
+        # Else the model's default tag (timm 1.0.31 default_cfgs; refresnet/timm_cfgs.py).
+        from .timm_cfgs import DEFAULT_TAGS, default_preset
+
+        model = arch.name[len("timm_"):]
+        return default_preset(model) if model in DEFAULT_TAGS else PRESETS["timm"]
     if arch.framework == "transformers":
         # The weights' own preprocessor_config.json when it sits beside them.
         if path is not None and os.path.isfile(str(path)):

@@ -16,7 +16,7 @@ from PIL import Image
 
 from fixtures import make_preprocess_fixtures as mk
 from refresnet import preprocess as P
-from refresnet.archs import get_arch
+from refresnet.archs import ARCHS, get_arch
 from tolerances import FLOAT32_RTOL, rel_err
 
 REGEN = "python tests/fixtures/make_preprocess_fixtures.py"
@@ -360,3 +360,81 @@ def test_broken_preprocessor_config_is_a_load_error_naming_the_file(tmp_path, te
         P.preset_for(get_arch("transformers_resnet-50"), _beside_weights(tmp_path, text))
     msg = str(info.value)
     assert "preprocessor_config.json" in msg and all(w in msg for w in words), msg
+
+
+# ---------------------------------------------------------------- timm default tags
+def _timm_cfgs():
+    from fixtures import hub_fixture as hf
+    from fixtures.paths import fixture_file
+
+    with open(fixture_file("hub", "timm_default_cfgs.json", hf.REGEN_COMMAND + " timm_cfgs"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _as_timm_eval(data_config):
+    """(resize, crop, interpolation, mean, std) of timm's eval transform for a data config
+    (transforms_factory.transforms_imagenet_eval: Resize(floor(size / crop_pct)), CenterCrop(size))."""
+    import math
+
+    size = data_config["input_size"][-1]
+    return (math.floor(size / data_config["crop_pct"]), size, data_config["interpolation"],
+            tuple(data_config["mean"]), tuple(data_config["std"]))
+
+
+def test_timm_default_tag_table_is_timms_default_cfgs():
+    from refresnet import timm_cfgs
+
+    rec = _timm_cfgs()
+    assert rec["timm_version"] == timm_cfgs.TIMM_VERSION
+    rows = {a.name[len("timm_"):] for a in ARCHS.values() if a.naming == "timm"}
+    assert set(timm_cfgs.DEFAULT_TAGS) == set(rec["rows"]) == rows
+    for model, r in rec["rows"].items():
+        tag = timm_cfgs.DEFAULT_TAGS[model][0]
+        assert tag == r["tag"], model
+        hub = r["pretrained_cfg"]["hf_hub_id"]
+        assert timm_cfgs.hub_repo(model) == (None if hub is None else hub + (f"{model}.{tag}" if hub == "timm/" else "")), model
+        for test_size, key in ((False, "data_config"), (True, "data_config_test_size")):
+            p = timm_cfgs.default_preset(model, use_test_size=test_size)
+            assert (p.resize, p.crop, p.interpolation, p.mean, p.std) == _as_timm_eval(r[key]), (model, key)
+        cfg, _ = timm_cfgs.default_pretrained_cfg(model)
+        for k, v in cfg.items():
+            assert (list(v) if isinstance(v, tuple) else v) == r["pretrained_cfg"][k], (model, k)
+
+
+def test_timm_weights_without_config_take_the_default_tag(tmp_path):
+    weights = tmp_path / "resnet50_state_dict.safetensors"
+    weights.write_bytes(b"")
+    p = P.preset_for(get_arch("timm_resnet50"), str(weights))
+    # resnet50.a1_in1k at resolve_data_config's train size: 224, crop_pct 0.95 -> resize 235, bicubic.
+    assert (p.name, p.resize, p.crop, p.interpolation) == ("timm-resnet50.a1_in1k", 235, 224, "bicubic")
+    assert "resnet50.a1_in1k" in p.describe() and "no config.json" in p.describe()
+
+
+@pytest.mark.parametrize("key", ["no_preprocessing_fields", "no_interpolation", "test_crop_only"])
+def test_timm_preset_takes_resolve_data_config_defaults(key):
+    from fixtures import hub_fixture as hf
+
+    rec = _timm_cfgs()["partial"][key]
+    for test_size, k in ((False, "data_config"), (True, "data_config_test_size")):
+        p = P.timm_preset(hf.TIMM_PARTIAL_CFGS[key], use_test_size=test_size)
+        assert (p.resize, p.crop, p.interpolation, p.mean, p.std) == _as_timm_eval(rec[k]), (key, k)
+
+
+@pytest.mark.parametrize("cfg, words", [
+    (dict(input_size=(3, 224, 224), crop_pct="0.9"), ["'crop_pct'"]),
+    (dict(input_size=(3, 224, 10 ** 6)), ["'input_size'"]),
+    (dict(input_size=224), ["input_size"]),
+    (dict(interpolation="area"), ["interpolation 'area'"]),
+    (dict(mean=[0.5, 0.5]), ["'mean'"]),
+    (dict(std=[0.5, 0.0, 0.5]), ["'std'"]),
+    (dict(crop_mode="squash"), ["crop_mode"]),
+])
+def test_broken_timm_pretrained_cfg_is_a_load_error_naming_the_file(tmp_path, cfg, words):
+    from refresnet import LoadError
+
+    (tmp_path / "config.json").write_text(json.dumps({"architecture": "resnet50", "pretrained_cfg": cfg}))
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    with pytest.raises(LoadError) as info:
+        P.preset_for(get_arch("timm_resnet50"), str(tmp_path / "model.safetensors"))
+    msg = str(info.value)
+    assert "config.json" in msg and all(w in msg for w in words), msg
