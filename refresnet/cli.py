@@ -18,6 +18,7 @@ import traceback
 import numpy as np
 
 from . import dataset as _dataset
+from . import labels as _labels
 from . import preprocess as _pre
 from .archs import ARCHS, get_arch
 
@@ -255,9 +256,11 @@ def run_predict(args):
             print("*** " + banner + " ***")
         print(f"weights: {model.path} ({model.arch.name}, {model.source}); preprocess: {preset.name} [{preset.describe()}]")
     k = min(args.top, model.num_classes)
+    # Class names from the weights' scheme (a config.json's id2label / label_names, ImageNet, CIFAR-10).
+    names = _labels.class_names(model.arch, model.num_classes, model.path)
     if _dataset.dataset_mode(args):
         return _dataset.run_cli(args, spec, model, weights_fp, preset, images, failed,
-                                emit=lambda path, probs: _emit(args, path, model, preset, probs, k), err=_err)
+                                emit=lambda path, probs: _emit(args, path, model, preset, probs, k, names), err=_err)
     progress = Progress(len(images), len(images) >= PROGRESS_MIN_IMAGES and sys.stderr.isatty())
     for start in range(0, len(images), args.batch_size):
         batch_paths, batch = [], []
@@ -283,7 +286,7 @@ def run_predict(args):
             out = np.asarray(model(np.stack(batch)), dtype=np.float64)
             probs = softmax(out) if model.arch.head == "logits" else out
             for path, p in zip(batch_paths, probs):
-                _emit(args, path, model, preset, p, k)
+                _emit(args, path, model, preset, p, k, names)
         progress.step(len(images[start : start + args.batch_size]))
     progress.close()
     if not images and not problems:
@@ -291,8 +294,8 @@ def run_predict(args):
     return EXIT_BAD_INPUT if failed else EXIT_OK
 
 
-def _emit(args, path, model, preset, probs, k):
-    preds = _dataset.top_predictions(probs, k, model.num_classes, model.arch)
+def _emit(args, path, model, preset, probs, k, names):
+    preds = _dataset.top_predictions(probs, k, names)
     if args.json:
         obj = {"image": path, "weights": model.path, "arch": model.arch.name, "preprocess": preset.name, "predictions": preds}
         print(json.dumps(obj), flush=True)

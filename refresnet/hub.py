@@ -143,15 +143,29 @@ def arch_from_config(cfg, path):
 
 
 def config_labels(cfg):
-    """transformers' id2label as a tuple of names in index order, or None."""
-    if not cfg or not isinstance(cfg.get("id2label"), dict):
+    """The class names a config.json gives, as a tuple in index order, or None:
+    transformers' ``id2label`` ({"0": name, ...}), or timm's ``label_names``
+    (timm 1.0.31 _hub.py save_config_for_hf: a list or {index: name}); names
+    that do not cover 0..n-1 are not used. Each name is replaced by its ``label_descriptions`` entry when there is
+    one (timm's ImageNet label_names are WordNet ids, the descriptions the words)."""
+    if not cfg:
+        return None
+    names = cfg.get("id2label")
+    if names is None:
+        names = cfg.get("label_names")
+    if isinstance(names, list):
+        names = dict(enumerate(names))
+    if not isinstance(names, dict):
         return None
     try:
-        items = sorted((int(k), str(v)) for k, v in cfg["id2label"].items())
+        items = sorted((int(k), str(v)) for k, v in names.items())
     except (TypeError, ValueError):
         return None
     if [i for i, _ in items] != list(range(len(items))):
         return None
+    desc = cfg.get("label_descriptions") if "id2label" not in cfg else None
+    if isinstance(desc, dict):
+        return tuple(str(desc.get(v, v)) for _, v in items)
     return tuple(v for _, v in items)
 
 

@@ -10,8 +10,9 @@ A scheme says, in one place:
 - its detection rule (``detect``: a predicate on the tensor names, tried in
   the order of SCHEMES);
 - its default preprocessing preset (``preset``, a name in preprocess.PRESETS)
-  and its labels (``labels``: "imagenet", "cifar10", or "config" for a
-  config.json's id2label).
+  and its labels (``labels``: the sources of class names to try in order, keys
+  of labels.LABEL_SOURCES: "config" for a config.json's id2label / label_names,
+  "imagenet" for a 1000-class head, "cifar10" for a 10-class one).
 
 The graph builder (refresnet/graph.py) asks the row's scheme for names and
 never looks at a file to learn them.
@@ -34,7 +35,7 @@ class Scheme:
     block_names: Callable
     detect: Callable
     preset: str
-    labels: str = "imagenet"
+    labels: tuple = ("imagenet",)
     summary: str = ""
     aliases: dict = field(default_factory=dict)  # fixed {node name: [alias, ...]} of the stem and head
 
@@ -220,14 +221,14 @@ _add(Scheme(
     head=dict(avg="resnet.pooler", keepdims=True, flatten="classifier.0", flatten_op="flatten", fc="classifier.1"),
     aliases={"resnet.embedder.embedder.activation": ["resnet.embedder.embedder"],
              "resnet.embedder.pooler": ["resnet.embedder"], "classifier.1": ["classifier"]},
-    block_names=_transformers_block, detect=_is_transformers, preset="transformers", labels="config",
+    block_names=_transformers_block, detect=_is_transformers, preset="transformers", labels=("config", "imagenet"),
     summary="transformers ResNetForImageClassification (models/resnet/modeling_resnet.py)",
 ))
 _add(Scheme(
     "cifar", "torch-cifar", "torch", "NCHW",
     stem=dict(pad=None, conv="conv1", bn="bn1", act="~relu", pool_pad=None, pool=None),
     head=dict(avg="~avgpool", fc="linear"),
-    block_names=_cifar_block, detect=_is_cifar, preset="cifar", labels="cifar10",
+    block_names=_cifar_block, detect=_is_cifar, preset="cifar", labels=("cifar10", "imagenet"),
     summary="CIFAR ResNet (He et al. 2015, section 4.2)",
 ))
 _add(Scheme(
@@ -235,7 +236,7 @@ _add(Scheme(
     stem=dict(pad=None, conv="conv1", bn="bn1", act="act1", pool_pad=None, pool="maxpool"),
     head=dict(avg="global_pool.pool", keepdims=True, flatten="global_pool.flatten", flatten_op="flatten", fc="fc"),
     aliases={"global_pool.flatten": ["global_pool"]},
-    block_names=_timm_block, detect=_is_timm, preset="timm", labels="imagenet",
+    block_names=_timm_block, detect=_is_timm, preset="timm", labels=("config", "imagenet"),
     summary="timm models/resnet.py",
 ))
 _add(Scheme(
@@ -266,7 +267,7 @@ _add(Scheme(
     block_names=_keras_cifar_block,
     # auto-named Keras layers: the Keras CIFAR example
     detect=lambda w: _has_prefix(w, "conv2d/", "conv2d_1/") and _has_prefix(w, "batch_normalization"),
-    preset="cifar-0-1", labels="cifar10",
+    preset="cifar-0-1", labels=("cifar10", "imagenet"),
     summary="Keras example cifar10_resnet.py resnet_v1 (auto-named layers)",
 ))
 
