@@ -92,3 +92,54 @@ def test_inspect_shows_the_processor_preset(capsys):
     assert rep["preprocess"]["name"] == "transformers-bicubic-224-crop0.875"
     assert "ConvNextImageProcessor" in rep["preprocess"]["description"]
     assert rep["family"] == "transformers"
+
+
+# ---------------------------------------------------------------- the Hub cache, without --weights
+@pytest.fixture
+def caches(tmp_path, monkeypatch):
+    """Empty torch and Keras caches and a Hub cache at $HF_HUB_CACHE (or $HF_HOME/hub)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.delenv("HF_HOME", raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    return tmp_path
+
+
+def test_predict_without_weights_finds_a_timm_snapshot_in_the_hub_cache(caches, capsys):
+    # What timm.create_model("resnet10t.c3_in1k", pretrained=True) leaves in the cache (here the tiny model's files).
+    snap = hf.hub_snapshot(caches / "hf", "timm/resnet10t.c3_in1k", _dir("timm_tiny"))
+    rc, out, err = run_main(capsys, "predict", PHOTO, "--json", "--top", "3")
+    assert rc == 0, err
+    assert f"using weights found in the cache: {snap}" in err
+    obj = json.loads(out)
+    assert obj["weights"] == os.path.join(snap, "model.safetensors") and obj["arch"] == "timm_resnet10t(custom)"
+    assert obj["preprocess"] == "timm-bicubic-176-crop0.875"  # the snapshot's own pretrained_cfg
+
+
+def test_refs_main_names_the_snapshot_and_one_without_weights_is_passed_over(caches, monkeypatch, capsys):
+    monkeypatch.delenv("HF_HUB_CACHE")
+    monkeypatch.setenv("HF_HOME", str(caches / "home"))
+    cache = caches / "home" / "hub"
+    repo = "microsoft/resnet-18"
+    hf.hub_snapshot(cache, repo, _dir("hf_tiny"), commit="a" * 40, main=False)
+    main = hf.hub_snapshot(cache, repo, _dir("hf_tiny"), commit="b" * 40)
+    assert cli.find_cached_weights() == (main, "transformers_resnet-18")
+    # A download stopped before the weights: its snapshot has only config.json.
+    partial = hf.hub_snapshot(cache, "timm/resnet10t.c3_in1k", _dir("timm_tiny"), files=["config.json"])
+    assert cli.find_cached_weights("timm_resnet10t") == (None, None)
+    assert cli.find_cached_weights() == (main, "transformers_resnet-18")
+    rc, out, err = run_main(capsys, "predict", PHOTO, "--json", "--top", "5")
+    assert rc == 0, err
+    assert all(p["label"] == HF_NAMES[p["index"]] for p in json.loads(out)["predictions"])
+    assert os.path.isdir(partial)
+
+
+def test_no_weights_anywhere_names_the_hub_repository_and_cache(caches, capsys):
+    rc, _, err = run_main(capsys, "predict", PHOTO, "--arch", "timm_resnet50")
+    assert rc == 2
+    assert "timm/resnet50.a1_in1k into " + str(caches / "hf" / "models--timm--resnet50.a1_in1k") in err
+    assert "timm.create_model('resnet50.a1_in1k', pretrained=True)" in err
+    rc, _, err = run_main(capsys, "predict", PHOTO, "--arch", "transformers_resnet-50")
+    assert rc == 2 and "microsoft/resnet-50 into " in err
+    rc, _, err = run_main(capsys, "predict", PHOTO)
+    assert rc == 2 and str(caches / "hf") in err
