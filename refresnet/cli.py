@@ -419,11 +419,9 @@ def inspect_report(spec, arch=None):
         tensors.append(
             {"name": name, "shape": list(np.shape(v)), "dtype": str(getattr(v, "dtype", type(v).__name__)), "l2": float(np.sqrt(np.sum(c * c))), "hash": fp}
         )
-    variant = {"torchvision": "torchvision models/resnet.py", "keras": "keras.applications (Keras 3 / tf_keras names)",
-               "keras-old": "old Keras names (keras-applications 1.0.6-1.0.8 graph: pool1_pad + GlobalAveragePooling2D)",
-               "cifar": "CIFAR ResNet (He et al. 2015, section 4.2)",
-               "keras-cifar": "Keras example cifar10_resnet.py resnet_v1 (auto-named layers)",
-               "timm": "timm models/resnet.py", "transformers": "transformers ResNetForImageClassification"}.get(row.naming, row.naming)
+    from .schemes import SCHEMES
+
+    variant = SCHEMES[row.naming].summary if row.naming in SCHEMES else row.naming
     if row.conv_padding == "same":
         padding_rule = "TensorFlow 'same' on every conv (odd extra pad at bottom/right: (0, 1) for a stride-2 3x3 on 32x32)"
     elif row.pool_pad_value == float("-inf"):

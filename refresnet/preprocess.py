@@ -321,45 +321,23 @@ def get_preset(name):
 
 
 def preset_for(arch, path=None):
-    """The preprocessing the weights were made for: Keras v1 -> 'keras-caffe', Keras
-    V2 -> 'keras-tf', torchvision -> 'torchvision-232' for the official files that
-    use it (recognised by file name), else 'torchvision' (resize 256)."""
-    if arch.naming == "keras-cifar":
-        return PRESETS["cifar-0-1"]
-    if arch.framework == "keras":
-        return PRESETS["keras-tf" if arch.block == "preact" else "keras-caffe"]
-    if arch.naming == "cifar":
-        return PRESETS["cifar"]
-    if arch.framework == "timm":
-        # The weights' own pretrained_cfg when their config.json says it (timm save_for_hf).
-        if path is not None and os.path.isfile(str(path)):
-            from .hub import read_config
+    """The preprocessing the weights were made for, as the row's naming scheme
+    says (refresnet/schemes.py ``preset``): a fixed preset (Keras v1 and the old
+    Keras names 'keras-caffe', CIFAR 'cifar', the Keras CIFAR example 'cifar-0-1')
+    or a rule that reads the weights' name or files (torchvision
+    'torchvision-232' for the official files that use it, else 'torchvision';
+    Keras V2 'keras-tf'; timm the config.json's pretrained_cfg, else the model's
+    default tag; transformers the preprocessor_config.json, else
+    microsoft/resnet-*'s)."""
+    from .schemes import SCHEMES
 
-            cfg, cfg_path = read_config(str(path))
-            if cfg and isinstance(cfg.get("pretrained_cfg"), dict):
-                return timm_preset(cfg["pretrained_cfg"], source=cfg_path)
-        # Else the model's default tag (timm 1.0.31 default_cfgs; refresnet/timm_cfgs.py).
-        from .timm_cfgs import DEFAULT_TAGS, default_preset
-
-        model = arch.name[len("timm_"):]
-        return default_preset(model) if model in DEFAULT_TAGS else PRESETS["timm"]
-    if arch.framework == "transformers":
-        # The weights' own preprocessor_config.json when it sits beside them.
-        if path is not None and os.path.isfile(str(path)):
-            from .hub import read_preprocessor_config
-
-            cfg, cfg_path = read_preprocessor_config(str(path))
-            if cfg is not None:
-                return transformers_preset(cfg, source=cfg_path)
-        return PRESETS["transformers"]
-    if arch.framework != "torchvision":
+    scheme = SCHEMES.get(getattr(arch, "naming", None))
+    if scheme is None:
         raise ValueError(
             f"{arch.name}: no standard ImageNet preprocessing for a {arch.framework} network; "
             f"pass --preprocess {'|'.join(PRESETS)} to choose one"
         )
-    if path is not None and os.path.basename(str(path)) in TORCHVISION_232_FILES:
-        return PRESETS["torchvision-232"]
-    return PRESETS["torchvision"]
+    return scheme.preset(arch, path) if callable(scheme.preset) else get_preset(scheme.preset)
 
 
 # ----------------------------------------------------------------- loading
