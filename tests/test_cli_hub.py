@@ -101,6 +101,7 @@ def caches(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.delenv("HF_HOME", raising=False)
+    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     return tmp_path
 
@@ -143,3 +144,10 @@ def test_no_weights_anywhere_names_the_hub_repository_and_cache(caches, capsys):
     assert rc == 2 and "microsoft/resnet-50 into " in err
     rc, _, err = run_main(capsys, "predict", PHOTO)
     assert rc == 2 and str(caches / "hf") in err
+
+
+def test_the_legacy_cache_variable_is_read(caches, monkeypatch):
+    monkeypatch.delenv("HF_HUB_CACHE")
+    monkeypatch.setenv("HUGGINGFACE_HUB_CACHE", str(caches / "legacy"))
+    snap = hf.hub_snapshot(caches / "legacy", "microsoft/resnet-18", _dir("hf_tiny"))
+    assert cli.find_cached_weights("transformers_resnet-18") == (snap, "transformers_resnet-18")
