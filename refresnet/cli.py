@@ -18,6 +18,7 @@ import traceback
 import numpy as np
 
 from . import dataset as _dataset
+from . import labels as _labels
 from . import preprocess as _pre
 from .archs import ARCHS, get_arch
 
@@ -74,9 +75,30 @@ def keras_model_dirs():
     return [os.path.join(os.path.expanduser("~"), ".keras", "models"), os.path.join("/tmp", ".keras", "models")]
 
 
+# The Hub repositories of the rows' default weights: each timm row's default tag
+# (refresnet/timm_cfgs.py, timm's hf_hub_id "timm/" + model.tag) and Microsoft's
+# transformers ResNets (the microsoft/resnet-* configs of archs.py).
+TRANSFORMERS_REPOS = {f"transformers_resnet-{d}": f"microsoft/resnet-{d}" for d in (18, 26, 34, 50, 101, 152)}
+
+
+def hub_repo(name):
+    """The Hub repository ("ORG/NAME") of row ``name``'s default weights, or None."""
+    from .timm_cfgs import DEFAULT_TAGS, hub_repo as timm_repo
+
+    if name.startswith("timm_") and name[len("timm_"):] in DEFAULT_TAGS:
+        return timm_repo(name[len("timm_"):])
+    return TRANSFORMERS_REPOS.get(name)
+
+
 def find_cached_weights(arch=None):
-    """(path, arch name) of the first official file found in the framework caches."""
-    names = [arch] if arch is not None else list(OFFICIAL_FILES)
+    """(path, arch name) of the first official file found in the framework caches:
+    the torch hub and Keras caches (OFFICIAL_FILES), then the Hugging Face Hub
+    cache (refresnet.hub.hub_cache_dir) for the rows whose default weights are a
+    Hub repository, a snapshot directory (the one refs/main names first) that holds
+    a weight file."""
+    from . import hub
+
+    names = [arch] if arch is not None else list(OFFICIAL_FILES) + [n for n in ARCHS if hub_repo(n)]
     for name in names:
         row = get_arch(name)
         dirs = [torch_checkpoint_dir()] if row.framework == "torchvision" else keras_model_dirs()
@@ -85,17 +107,29 @@ def find_cached_weights(arch=None):
                 p = os.path.join(d, fname)
                 if os.path.isfile(p):
                     return p, name
+        repo = hub_repo(name)
+        for snap in hub.cached_snapshots(repo) if repo else []:
+            if any(os.path.isfile(os.path.join(snap, f)) for f in hub.WEIGHT_FILES[:2]):
+                return snap, name
     return None, None
 
 
 def _missing_weights_message(arch):
+    from . import hub
+
     name = arch or "resnet50"
     row = get_arch(name)
     files = OFFICIAL_FILES.get(name)
-    searched = ", ".join([torch_checkpoint_dir()] + keras_model_dirs())
-    if not files:
+    repo = hub_repo(name)
+    searched = ", ".join([torch_checkpoint_dir()] + keras_model_dirs() + [hub.hub_cache_dir()])
+    if repo and not files:
+        lib = (f"timm.create_model('{repo.split('/', 1)[1]}', pretrained=True)" if row.framework == "timm"
+               else f"transformers.ResNetForImageClassification.from_pretrained('{repo}')")
+        where = (f"the Hub repository {repo} into {hub.hub_cache_dir()}/models--{repo.replace('/', '--')}/ "
+                 f"(what {lib} downloads)")
+    elif not files:
         return f"no --weights given, and {name} has no official weight file to look for; pass --weights FILE or --weights synthetic:{name}"
-    if row.framework == "torchvision":
+    elif row.framework == "torchvision":
         where = f"{TORCH_HUB_URL}{files[0]} into {torch_checkpoint_dir()}/ (what torchvision.models.{name}(weights='DEFAULT') downloads)"
     else:
         where = f"{KERAS_URL}{files[0]} into {keras_model_dirs()[0]}/ (what keras.applications downloads)"
@@ -255,9 +289,11 @@ def run_predict(args):
             print("*** " + banner + " ***")
         print(f"weights: {model.path} ({model.arch.name}, {model.source}); preprocess: {preset.name} [{preset.describe()}]")
     k = min(args.top, model.num_classes)
+    # Class names from the weights' scheme (a config.json's id2label / label_names, ImageNet, CIFAR-10).
+    names = _labels.class_names(model.arch, model.num_classes, model.path)
     if _dataset.dataset_mode(args):
         return _dataset.run_cli(args, spec, model, weights_fp, preset, images, failed,
-                                emit=lambda path, probs: _emit(args, path, model, preset, probs, k), err=_err)
+                                emit=lambda path, probs: _emit(args, path, model, preset, probs, k, names), err=_err)
     progress = Progress(len(images), len(images) >= PROGRESS_MIN_IMAGES and sys.stderr.isatty())
     for start in range(0, len(images), args.batch_size):
         batch_paths, batch = [], []
@@ -283,7 +319,7 @@ def run_predict(args):
             out = np.asarray(model(np.stack(batch)), dtype=np.float64)
             probs = softmax(out) if model.arch.head == "logits" else out
             for path, p in zip(batch_paths, probs):
-                _emit(args, path, model, preset, p, k)
+                _emit(args, path, model, preset, p, k, names)
         progress.step(len(images[start : start + args.batch_size]))
     progress.close()
     if not images and not problems:
@@ -291,8 +327,8 @@ def run_predict(args):
     return EXIT_BAD_INPUT if failed else EXIT_OK
 
 
-def _emit(args, path, model, preset, probs, k):
-    preds = _dataset.top_predictions(probs, k, model.num_classes, model.arch)
+def _emit(args, path, model, preset, probs, k, names):
+    preds = _dataset.top_predictions(probs, k, names)
     if args.json:
         obj = {"image": path, "weights": model.path, "arch": model.arch.name, "preprocess": preset.name, "predictions": preds}
         print(json.dumps(obj), flush=True)
@@ -383,11 +419,9 @@ def inspect_report(spec, arch=None):
         tensors.append(
             {"name": name, "shape": list(np.shape(v)), "dtype": str(getattr(v, "dtype", type(v).__name__)), "l2": float(np.sqrt(np.sum(c * c))), "hash": fp}
         )
-    variant = {"torchvision": "torchvision models/resnet.py", "keras": "keras.applications (Keras 3 / tf_keras names)",
-               "keras-old": "old Keras names (keras-applications 1.0.6-1.0.8 graph: pool1_pad + GlobalAveragePooling2D)",
-               "cifar": "CIFAR ResNet (He et al. 2015, section 4.2)",
-               "keras-cifar": "Keras example cifar10_resnet.py resnet_v1 (auto-named layers)",
-               "timm": "timm models/resnet.py", "transformers": "transformers ResNetForImageClassification"}.get(row.naming, row.naming)
+    from .schemes import SCHEMES
+
+    variant = SCHEMES[row.naming].summary if row.naming in SCHEMES else row.naming
     if row.conv_padding == "same":
         padding_rule = "TensorFlow 'same' on every conv (odd extra pad at bottom/right: (0, 1) for a stride-2 3x3 on 32x32)"
     elif row.pool_pad_value == float("-inf"):
@@ -498,7 +532,8 @@ def build_parser():
     p = sub.add_parser("predict", help="classify images with each framework's exact preprocessing")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or directories (walked for images)")
     p.add_argument("--weights", metavar="FILE", help="weight file (.pth, .safetensors, .h5, .weights.h5, .keras) or "
-                   "synthetic:ARCH[:SEED] for seeded synthetic weights; default: search the torch hub and Keras caches")
+                   "synthetic:ARCH[:SEED] for seeded synthetic weights; default: search the torch hub, Keras and "
+                   "Hugging Face Hub caches")
     p.add_argument("--arch", metavar="NAME", help=f"architecture, overriding detection: {archs}")
     p.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to show (default 5)")
     p.add_argument("--preprocess", choices=list(_pre.PRESETS), help="override the preprocessing chosen from the weights' origin")

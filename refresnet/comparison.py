@@ -432,6 +432,12 @@ def _input_maps():
 def _own_map(model):
     """The input map of the preset the model's weights were made for."""
     preset = preprocess.preset_for(model.arch, model.path)
+    if preset.kind == "transformers" or (preset.kind == "torchvision" and preset.name.startswith("timm")):
+        # A timm or transformers preset: its own scale and mean/std (a tag may use 0.5/0.5).
+        m, s = np.array(preset.mean), np.array(preset.std)
+        scale = preset.scale if preset.kind == "transformers" else 1 / 255
+        return (f"{preset.name} (x {scale:.6g}, mean {tuple(preset.mean)}, std {tuple(preset.std)}, RGB)",
+                (0, 1, 2), scale / s, -m / s)
     key = {"torchvision": "torchvision", "keras-caffe": "keras-caffe", "keras-tf": "keras-tf"}.get(preset.kind)
     for entry in _input_maps():
         if key and entry[0].startswith(key):
@@ -972,8 +978,9 @@ class _Comparison:
         pos0 = {c: j for j, c in enumerate(order0)}  # RGB colour -> channel of the oracle's input
         pixels = [(self.x[:, j] - o0[j]) / s0[j] for j in range(3)]  # colour order0[j], 0..255
         for desc, order, s, o in _input_maps():
-            if desc.split(" ")[0] == own[0].split(" ")[0]:
-                continue
+            if desc.split(" ")[0] == own[0].split(" ")[0] or (
+                    tuple(order) == tuple(order0) and np.allclose(s, s0, rtol=1e-12) and np.allclose(o, o0, rtol=1e-12)):
+                continue  # the weights' own map, under its own or another name
             xv = np.stack([s[j] * pixels[pos0[order[j]]] + o[j] for j in range(3)], axis=1)
             tries.append((f"input preprocessed as {desc} where the weights want {own[0].split(' ')[0]}",
                           lambda xv=xv: self._try(node, self._input_args(node, args, xv))))

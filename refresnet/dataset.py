@@ -76,12 +76,13 @@ except ImportError:  # pragma: no cover (Windows)
 class ModelSpec:
     """What a worker needs to rebuild the client's model: the weights spec (a path or
     synthetic:ARCH[:SEED]), the architecture override, the fingerprint it must have,
-    and the preprocessing preset's name."""
+    and the preprocessing preset (a preprocess.Preset: one read from the weights' own
+    files, a timm pretrained_cfg or a preprocessor_config.json, has no registered name)."""
 
     weights: str
     arch: str
     fingerprint: str
-    preset: str
+    preset: object
 
 
 # Models kept per process (most recent first out last): a worker serves one run at a
@@ -183,11 +184,12 @@ def run_batch(spec, paths):
     return results
 
 
-def top_predictions(probs, k, num_classes, arch):
+def top_predictions(probs, k, names):
     """The top ``k`` as [{"index", "label", "probability"}]: probability descending,
-    then class index ascending on ties."""
+    then class index ascending on ties; ``names``: labels.class_names of the model
+    (None: 'class_<index>')."""
     order = np.lexsort((np.arange(probs.size), -probs))[:k]
-    return [{"index": int(i), "label": _labels.label(int(i), num_classes, arch), "probability": float(probs[i])} for i in order]
+    return [{"index": int(i), "label": _labels.name_of(int(i), names), "probability": float(probs[i])} for i in order]
 
 
 # ------------------------------------------------------------------ the store
@@ -433,7 +435,7 @@ def predict_dataset(images, out=None, *, weights, arch=None, model=None, fingerp
 
     ``weights``: path or synthetic:ARCH[:SEED] (what the workers load); ``model`` and
     ``fingerprint``: the already loaded model of those weights, if any. ``preprocess``:
-    preset name (default: the one the weights were made for). ``store``: None,
+    preset name or preprocess.Preset (default: the one the weights were made for). ``store``: None,
     "logits" or "probabilities". ``workers``/``scheduler``/``client``: run on a local
     Dask cluster of N processes / the cluster at ADDRESS / a distributed.Client.
     ``progress``: draw the progress bar on stderr. ``on_result(image, probabilities)``
@@ -457,7 +459,8 @@ def predict_dataset(images, out=None, *, weights, arch=None, model=None, fingerp
     softmax_head = model.arch.head != "logits"
     if store == "logits" and softmax_head:
         raise ValueError(f"{model.path}: this model outputs probabilities (a softmax head), not logits; use --store probabilities")
-    spec = ModelSpec(weights, arch, fingerprint, preset.name)
+    spec = ModelSpec(weights, arch, fingerprint, preset)
+    names = _labels.class_names(model.arch, model.num_classes, model.path)
     _remember(spec, model)
     identity = {"fingerprint": fingerprint, "preprocess": preset.name}
     results = ResultsFile(out, identity, store, model.num_classes) if out is not None else None
@@ -486,7 +489,7 @@ def predict_dataset(images, out=None, *, weights, arch=None, model=None, fingerp
                     summary.failed += 1
                     continue
                 probs = o.output if softmax_head else _softmax(o.output)
-                records.append({"image": o.image, "status": "ok", **base, "predictions": top_predictions(probs, k, model.num_classes, model.arch)})
+                records.append({"image": o.image, "status": "ok", **base, "predictions": top_predictions(probs, k, names)})
                 rows.append(o.output if store == "logits" or store is None else probs)
                 summary.written += 1
                 if on_result is not None:
@@ -647,7 +650,7 @@ def run_cli(args, spec, model, fingerprint, preset, images, failed, emit, err):
             return 2
         raise ValueError("no images given")
     summary = predict_dataset(
-        images, args.out, weights=spec, arch=args.arch, model=model, fingerprint=fingerprint, preprocess=preset.name,
+        images, args.out, weights=spec, arch=args.arch, model=model, fingerprint=fingerprint, preprocess=preset,
         top=args.top, batch_size=args.batch_size, store=args.store, workers=args.workers, scheduler=args.scheduler,
         progress=bool(args.out) and not args.json and sys.stderr.isatty(),
         on_result=None if args.out else emit, on_problem=err,

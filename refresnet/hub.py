@@ -36,9 +36,12 @@ def weights_in_snapshot(directory):
     raise LoadError(directory, f"a directory with none of {', '.join(WEIGHT_FILES[:2])}")
 
 
-def read_config(weights_path):
-    """The parsed config.json beside ``weights_path``, or None when there is none."""
-    path = os.path.join(os.path.dirname(os.path.abspath(weights_path)), "config.json")
+def read_json_beside(weights_path, name):
+    """(parsed JSON object, its path) of the file ``name`` (config.json,
+    preprocessor_config.json) in the directory of ``weights_path``; (None, path)
+    when there is none. A file over CONFIG_MAX_BYTES, not UTF-8, not JSON, nested
+    deeper than Python's parser goes, or not an object is a LoadError naming it."""
+    path = os.path.join(os.path.dirname(os.path.abspath(weights_path)), name)
     if not os.path.isfile(path):
         return None, path
     if os.path.getsize(path) > CONFIG_MAX_BYTES:
@@ -48,9 +51,25 @@ def read_config(weights_path):
             cfg = json.loads(f.read().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise LoadError(path, f"not valid JSON ({err})") from None
+    except RecursionError:
+        raise LoadError(path, "JSON nested too deeply to parse; not a model config") from None
     if not isinstance(cfg, dict):
         raise LoadError(path, f"expected a JSON object, found {type(cfg).__name__}")
     return cfg, path
+
+
+def read_config(weights_path):
+    """The parsed config.json beside ``weights_path``, or None when there is none."""
+    return read_json_beside(weights_path, "config.json")
+
+
+#: transformers' image processor file (transformers/utils IMAGE_PROCESSOR_NAME).
+PREPROCESSOR_CONFIG = "preprocessor_config.json"
+
+
+def read_preprocessor_config(weights_path):
+    """The parsed preprocessor_config.json beside ``weights_path``, or None when there is none."""
+    return read_json_beside(weights_path, PREPROCESSOR_CONFIG)
 
 
 def _int_list(cfg, key, path):
@@ -124,24 +143,40 @@ def arch_from_config(cfg, path):
 
 
 def config_labels(cfg):
-    """transformers' id2label as a tuple of names in index order, or None."""
-    if not cfg or not isinstance(cfg.get("id2label"), dict):
+    """The class names a config.json gives, as a tuple in index order, or None:
+    transformers' ``id2label`` ({"0": name, ...}), or timm's ``label_names``
+    (timm 1.0.31 _hub.py save_config_for_hf: a list or {index: name}); names
+    that do not cover 0..n-1 are not used. Each name is replaced by its ``label_descriptions`` entry when there is
+    one (timm's ImageNet label_names are WordNet ids, the descriptions the words)."""
+    if not cfg:
+        return None
+    names = cfg.get("id2label")
+    if names is None:
+        names = cfg.get("label_names")
+    if isinstance(names, list):
+        names = dict(enumerate(names))
+    if not isinstance(names, dict):
         return None
     try:
-        items = sorted((int(k), str(v)) for k, v in cfg["id2label"].items())
+        items = sorted((int(k), str(v)) for k, v in names.items())
     except (TypeError, ValueError):
         return None
     if [i for i, _ in items] != list(range(len(items))):
         return None
+    desc = cfg.get("label_descriptions") if "id2label" not in cfg else None
+    if isinstance(desc, dict):
+        return tuple(str(desc.get(v, v)) for _, v in items)
     return tuple(v for _, v in items)
 
 
 # ---------------------------------------------------------------- the cache
 def hub_cache_dir():
-    """huggingface_hub's cache: $HF_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub,
-    else ~/.cache/huggingface/hub (huggingface_hub/constants.py)."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return os.path.expanduser(os.environ["HF_HUB_CACHE"])
+    """huggingface_hub's cache: $HF_HUB_CACHE, else the legacy $HUGGINGFACE_HUB_CACHE,
+    else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
+    ~/.cache/huggingface/hub (huggingface_hub 2.4.0 constants.py)."""
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(var):
+            return os.path.expanduser(os.environ[var])
     home = os.environ.get("HF_HOME") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface")
     return os.path.join(os.path.expanduser(home), "hub")

@@ -16,6 +16,10 @@ Reproduced with Pillow and NumPy only (no torch, no TensorFlow):
     ``preprocess_input`` of ``keras/src/applications/imagenet_utils.py``: 'caffe'
     = RGB->BGR and minus the BGR ImageNet mean, 0..255 scale; 'tf' = x/127.5 - 1.
     Output NHWC.
+``timm-*`` (timm eval transform) / ``transformers-*`` (transformers ConvNextImageProcessor)
+    Built from the weights' own files (a timm ``pretrained_cfg``, a
+    ``preprocessor_config.json``) or, without them, from each row's default
+    (:func:`timm_preset`, :func:`transformers_preset`, refresnet/timm_cfgs.py).
 
 Two stages are exposed, because they are checked differently against the
 frameworks: the uint8 image right before the conversion to float (bit-exact: the
@@ -76,20 +80,32 @@ class Preset:
     mean: tuple = IMAGENET_MEAN  # torchvision and cifar kinds, RGB, 0..1 scale
     std: tuple = IMAGENET_STD
     interpolation: str = "bilinear"  # the torchvision kind's resize filter (timm: mostly "bicubic")
+    scale: float = 1 / 255  # transformers kind: rescale_factor (1 when do_rescale is false)
+    warp: bool = False  # transformers kind: shortest_edge >= 384 resizes to crop x crop, no crop
+    source: str = ""  # the file the preset was read from, if any
 
     @property
     def layout(self):
-        return "NCHW" if self.kind in ("torchvision", "cifar") else "NHWC"
+        return "NCHW" if self.kind in ("torchvision", "cifar", "transformers") else "NHWC"
 
     def describe(self):
         """Prose built from the preset's own fields (used by inspect, --json, docs)."""
         if self.kind == "torchvision":
             what = "timm eval transform" if self.name.startswith("timm") else "torchvision ImageClassification"
+            if self.source:
+                what += f" of {self.source}"
             return (
                 f"{what}: convert('RGB'), resize shorter side to {self.resize} "
                 f"(PIL {self.interpolation}, antialiased), center crop {self.crop}, /255, "
                 f"normalize mean {tuple(self.mean)} std {tuple(self.std)} (RGB, NCHW)"
             )
+        if self.kind == "transformers":
+            where = f" from {self.source}" if self.source else " (microsoft/resnet-*'s, no preprocessor_config.json)"
+            size = (f"resize to {self.crop}x{self.crop} (PIL {self.interpolation}, antialiased), no crop" if self.warp else
+                    f"resize shorter side to {self.resize} (PIL {self.interpolation}, antialiased), center crop "
+                    f"{self.crop} (offset floor((side - {self.crop}) / 2), zero padding ceil of half first)")
+            return (f"transformers ConvNextImageProcessor, PIL backend{where}: convert('RGB'), {size}, "
+                    f"x {self.scale:.10g}, normalize mean {tuple(self.mean)} std {tuple(self.std)} (RGB, NCHW)")
         if self.kind == "cifar":
             return (
                 f"CIFAR: convert('RGB'), resize to {self.resize}x{self.resize} (PIL bilinear, skipped when already that "
@@ -120,6 +136,10 @@ PRESETS = {
         # (the RSB a1/a2/a3 weights resnet50.a1_in1k ...: crop_pct 0.95, test 288 at 1.0).
         Preset("timm", "torchvision", math.floor(224 / 0.875), 224, interpolation="bicubic"),
         Preset("timm-rsb", "torchvision", math.floor(224 / 0.95), 224, interpolation="bicubic"),
+        # transformers weights without a preprocessor_config.json: microsoft/resnet-*'s
+        # ConvNextImageProcessor values (shortest edge 224, crop_pct 0.875, so the shorter
+        # side goes to int(224 / 0.875) = 256; bicubic; x 1/255; ImageNet mean/std).
+        Preset("transformers", "transformers", int(224 / 0.875), 224, interpolation="bicubic"),
     ]
 }
 
@@ -143,6 +163,46 @@ _PIL_FILTERS = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest":
                 "lanczos": Image.LANCZOS, "box": Image.BOX, "hamming": Image.HAMMING}
 
 
+#: Largest side a preset may resize to: a config asking for more is refused
+#: before any image is touched (a 8192 x 8192 RGB image is 200 MB).
+MAX_PRESET_SIDE = 8192
+
+# PIL's resampling codes (transformers PILImageResampling = PIL.Image.Resampling).
+_PIL_CODES = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
+
+
+def _cfg_number(cfg, key, default, source, positive=True):
+    """cfg[key] (or ``default`` when absent) as a finite float; LoadError naming the file and key otherwise."""
+    from .errors import LoadError
+
+    v = cfg.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or (positive and v <= 0):
+        raise LoadError(source, f"{key!r}: expected a finite{' positive' if positive else ''} number, found {v!r}")
+    return float(v)
+
+
+def _cfg_triple(cfg, key, default, source, nonzero=False):
+    """A per-channel constant: three finite numbers (one number means all three, as both libraries allow)."""
+    from .errors import LoadError
+
+    v = cfg.get(key, default)
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        v = [v] * 3
+    ok = isinstance(v, (list, tuple)) and len(v) == 3 and all(
+        isinstance(i, (int, float)) and not isinstance(i, bool) and math.isfinite(i) and (i != 0 or not nonzero) for i in v)
+    if not ok:
+        raise LoadError(source, f"{key!r}: expected three finite{' nonzero' if nonzero else ''} numbers, found {v!r}")
+    return tuple(float(i) for i in v)
+
+
+def _cfg_side(v, key, source):
+    from .errors import LoadError
+
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_PRESET_SIDE:
+        raise LoadError(source, f"{key!r}: expected a whole number of pixels from 1 to {MAX_PRESET_SIDE}, found {v!r}")
+    return v
+
+
 def timm_preset(pretrained_cfg, source="pretrained_cfg", use_test_size=False):
     """The eval preprocessing of a timm pretrained_cfg (timm 1.0.31
     timm/data/config.py resolve_data_config + transforms_factory.py
@@ -150,25 +210,105 @@ def timm_preset(pretrained_cfg, source="pretrained_cfg", use_test_size=False):
     of the shorter side with the cfg's interpolation (Pillow, as torchvision's
     Resize does on a PIL image), CenterCrop(size), ToTensor, Normalize(mean, std).
     resolve_data_config takes ``input_size`` and ``crop_pct`` unless asked for the
-    test size (``test_input_size``, ``test_crop_pct``): timm's own default, kept here."""
+    test size (``test_input_size``, ``test_crop_pct``): timm's own default
+    (``use_test_size=False``, also what ``resolve_model_data_config(model)``
+    gives), kept here. Absent or empty fields take resolve_data_config's
+    defaults: 224, crop_pct 0.875 (DEFAULT_CROP_PCT), bicubic, ImageNet mean/std.
+    A value refresnet cannot use is a LoadError naming ``source``."""
+    from .errors import LoadError
+
     cfg = dict(pretrained_cfg)
-    size = cfg.get("input_size", (3, 224, 224))
-    crop_pct = cfg.get("crop_pct", 0.875)
+    size = cfg.get("input_size") or (3, 224, 224)
+    crop_key = "crop_pct"
     if use_test_size and cfg.get("test_input_size"):
         size = cfg["test_input_size"]
-        crop_pct = cfg.get("test_crop_pct", crop_pct)
-    if cfg.get("crop_mode", "center") != "center":
-        raise ValueError(f"{source}: crop_mode {cfg['crop_mode']!r}; refresnet reproduces timm's 'center' crop only")
-    interp = cfg.get("interpolation", "bilinear")
+    if use_test_size and cfg.get("test_crop_pct"):
+        crop_key = "test_crop_pct"
+    crop_pct = _cfg_number(cfg, crop_key, 0.875, source) if cfg.get(crop_key) else 0.875
+    if (cfg.get("crop_mode") or "center") != "center":
+        raise LoadError(source, f"crop_mode {cfg['crop_mode']!r}; refresnet reproduces timm's 'center' crop only")
+    interp = cfg.get("interpolation") or "bicubic"  # resolve_data_config's default
     if interp not in _PIL_FILTERS:
-        raise ValueError(f"{source}: interpolation {interp!r}; expected one of {', '.join(_PIL_FILTERS)}")
-    h, w = int(size[-2]), int(size[-1])
+        raise LoadError(source, f"interpolation {interp!r}; expected one of {', '.join(_PIL_FILTERS)}")
+    if not isinstance(size, (list, tuple)) or len(size) != 3:
+        raise LoadError(source, f"input_size: expected [channels, height, width], found {size!r}")
+    h, w = (_cfg_side(v, "input_size", source) for v in size[1:])
     if h != w:
-        raise ValueError(f"{source}: input_size {list(size)} is not square; refresnet reproduces square crops only")
-    mean = tuple(float(v) for v in cfg.get("mean", IMAGENET_MEAN))
-    std = tuple(float(v) for v in cfg.get("std", IMAGENET_STD))
+        raise LoadError(source, f"input_size {list(size)} is not square; refresnet reproduces square crops only")
+    mean = _cfg_triple(cfg, "mean", IMAGENET_MEAN, source) if cfg.get("mean") else IMAGENET_MEAN
+    std = _cfg_triple(cfg, "std", IMAGENET_STD, source, nonzero=True) if cfg.get("std") else IMAGENET_STD
+    resize = _cfg_side(math.floor(h / crop_pct), "input_size / crop_pct", source)
     name = f"timm-{interp}-{h}-crop{crop_pct:g}" + ("" if (mean, std) == (IMAGENET_MEAN, IMAGENET_STD) else "-inception")
-    return Preset(name, "torchvision", math.floor(h / crop_pct), h, mean, std, interp)
+    return Preset(name, "torchvision", resize, h, mean, std, interp,
+                  source="" if source == "pretrained_cfg" else source)
+
+
+def transformers_preset(processor_cfg, source="preprocessor_config.json"):
+    """The preprocessing of a transformers ``preprocessor_config.json``
+    (transformers 5.24.0 models/convnext/image_processing_pil_convnext.py
+    ConvNextImageProcessorPil, the class AutoImageProcessor maps model_type
+    "resnet" to, with image_processing_backends.py PilBackend and
+    image_transforms.py):
+
+    - ``size`` is ``{"shortest_edge": s}`` (an int in old files means the same);
+      ``crop_pct`` (default 224/256) and ``resample`` (a PIL code, default 3 bicubic);
+    - s < 384: the shorter side goes to ``int(s / crop_pct)``, the longer to
+      ``int(that * long / short)`` (get_resize_output_image_size), Pillow resize;
+      then a center crop of s x s at ``(side - s) // 2`` (image_transforms
+      center_crop: floor, where torchvision rounds half to even), zero-padded
+      first when the image is smaller (``ceil`` of half the padding before);
+    - s >= 384: resized to s x s, no crop;
+    - ``x * rescale_factor`` (default 1/255) when ``do_rescale``, then
+      ``(x - image_mean) / image_std`` when ``do_normalize`` (defaults 0.5, 0.5:
+      IMAGENET_STANDARD_MEAN/STD).
+
+    The torchvision backend (ConvNextImageProcessor, AutoImageProcessor's default
+    when torchvision is installed) resizes with torch's antialiased uint8 kernel
+    instead, which is up to 2 levels off Pillow's (docs/FACTS.md §6). A value
+    refresnet does not reproduce is a LoadError naming ``source``."""
+    from .errors import LoadError
+
+    cfg = dict(processor_cfg)
+    kind = cfg.get("image_processor_type")
+    if kind is None and isinstance(cfg.get("feature_extractor_type"), str):
+        kind = cfg["feature_extractor_type"].replace("FeatureExtractor", "ImageProcessor")
+    if kind is not None and (not isinstance(kind, str) or kind.removesuffix("Fast").removesuffix("Pil")
+                             != "ConvNextImageProcessor"):
+        raise LoadError(source, f"'image_processor_type': {kind!r}; refresnet reproduces ConvNextImageProcessor "
+                                "(what transformers ResNets use) only")
+    for key, want in (("do_resize", True), ("do_center_crop", False), ("do_pad", False)):
+        v = cfg.get(key)
+        if v is not None and v is not want:
+            if not isinstance(v, bool):
+                raise LoadError(source, f"{key!r}: expected true or false, found {v!r}")
+            raise LoadError(source, f"{key!r} {str(v).lower()}: refresnet reproduces ConvNextImageProcessor with "
+                                    f"{key} {str(want).lower()} only")
+    size = cfg.get("size", {"shortest_edge": 384})
+    if isinstance(size, dict) and set(size) == {"shortest_edge"}:
+        size = size["shortest_edge"]
+    short = _cfg_side(size, "size", source)
+    crop_pct = _cfg_number(cfg, "crop_pct", 224 / 256, source)
+    resample = cfg.get("resample", 3)
+    if resample not in _PIL_CODES or isinstance(resample, bool):
+        raise LoadError(source, f"'resample': {resample!r}; expected a PIL code "
+                                + ", ".join(f"{k} ({v})" for k, v in _PIL_CODES.items()))
+    interp = _PIL_CODES[resample]
+    flags = {}
+    for key in ("do_rescale", "do_normalize"):
+        v = cfg.get(key, True)
+        if not isinstance(v, bool):
+            raise LoadError(source, f"{key!r}: expected true or false, found {v!r}")
+        flags[key] = v
+    scale = _cfg_number(cfg, "rescale_factor", 1 / 255, source) if flags["do_rescale"] else 1.0
+    if flags["do_normalize"]:
+        mean = _cfg_triple(cfg, "image_mean", (0.5, 0.5, 0.5), source)
+        std = _cfg_triple(cfg, "image_std", (0.5, 0.5, 0.5), source, nonzero=True)
+    else:
+        mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+    warp = short >= 384
+    resize = short if warp else _cfg_side(int(short / crop_pct), "size / crop_pct", source)
+    name = f"transformers-{interp}-{short}" + ("-warp" if warp else f"-crop{crop_pct:g}")
+    return Preset(name, "transformers", resize, short, mean, std, interp, scale=scale, warp=warp, source=source)
 
 
 def get_preset(name):
@@ -181,32 +321,23 @@ def get_preset(name):
 
 
 def preset_for(arch, path=None):
-    """The preprocessing the weights were made for: Keras v1 -> 'keras-caffe', Keras
-    V2 -> 'keras-tf', torchvision -> 'torchvision-232' for the official files that
-    use it (recognised by file name), else 'torchvision' (resize 256)."""
-    if arch.naming == "keras-cifar":
-        return PRESETS["cifar-0-1"]
-    if arch.framework == "keras":
-        return PRESETS["keras-tf" if arch.block == "preact" else "keras-caffe"]
-    if arch.naming == "cifar":
-        return PRESETS["cifar"]
-    if arch.framework == "timm":
-        # The weights' own pretrained_cfg when their config.json says it (timm save_for_hf).
-        if path is not None and os.path.isfile(str(path)):
-            from .hub import read_config
+    """The preprocessing the weights were made for, as the row's naming scheme
+    says (refresnet/schemes.py ``preset``): a fixed preset (Keras v1 and the old
+    Keras names 'keras-caffe', CIFAR 'cifar', the Keras CIFAR example 'cifar-0-1')
+    or a rule that reads the weights' name or files (torchvision
+    'torchvision-232' for the official files that use it, else 'torchvision';
+    Keras V2 'keras-tf'; timm the config.json's pretrained_cfg, else the model's
+    default tag; transformers the preprocessor_config.json, else
+    microsoft/resnet-*'s)."""
+    from .schemes import SCHEMES
 
-            cfg, cfg_path = read_config(str(path))
-            if cfg and isinstance(cfg.get("pretrained_cfg"), dict):
-                return timm_preset(cfg["pretrained_cfg"], source=cfg_path)
-        return PRESETS["timm"]
-    if arch.framework != "torchvision":
+    scheme = SCHEMES.get(getattr(arch, "naming", None))
+    if scheme is None:
         raise ValueError(
             f"{arch.name}: no standard ImageNet preprocessing for a {arch.framework} network; "
             f"pass --preprocess {'|'.join(PRESETS)} to choose one"
         )
-    if path is not None and os.path.basename(str(path)) in TORCHVISION_232_FILES:
-        return PRESETS["torchvision-232"]
-    return PRESETS["torchvision"]
+    return scheme.preset(arch, path) if callable(scheme.preset) else get_preset(scheme.preset)
 
 
 # ----------------------------------------------------------------- loading
@@ -346,6 +477,44 @@ def cifar_uint8(img, preset="cifar"):
     return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
 
 
+# ----------------------------------------------------------------- transformers
+def transformers_center_crop(a, crop):
+    """transformers image_transforms.center_crop of an HxWxC array to crop x crop:
+    offsets ``(side - crop) // 2``; an image smaller than the crop is first placed
+    on zeros at ``ceil((crop - side) / 2)``."""
+    h, w = a.shape[:2]
+    top, left = (h - crop) // 2, (w - crop) // 2
+    if top < 0 or left < 0:
+        nh, nw = max(crop, h), max(crop, w)
+        canvas = np.zeros((nh, nw) + a.shape[2:], dtype=a.dtype)
+        tp, lp = math.ceil((nh - h) / 2), math.ceil((nw - w) / 2)
+        canvas[tp : tp + h, lp : lp + w] = a
+        a, top, left = canvas, top + tp, left + lp
+        top, left = max(top, 0), max(left, 0)
+    return np.ascontiguousarray(a[top : top + crop, left : left + crop])
+
+
+def transformers_uint8(img, preset="transformers"):
+    """The HxWx3 uint8 RGB array ConvNextImageProcessorPil.resize returns
+    (before rescale and normalize): see :func:`transformers_preset`."""
+    p = get_preset(preset)
+    w, h = img.size
+    if p.warp:
+        new_h = new_w = p.crop
+    else:
+        # image_transforms.get_resize_output_image_size(default_to_square=False): torchvision's rule.
+        new_h, new_w = torchvision_resize_size(h, w, p.resize)
+    a = np.asarray(img.resize((new_w, new_h), _PIL_FILTERS[p.interpolation]), dtype=np.uint8)
+    return np.ascontiguousarray(a) if p.warp else transformers_center_crop(a, p.crop)
+
+
+def transformers_float(u8, scale, mean, std):
+    """CHW float64: (u8 * scale - mean) / std, the exact value of what the PIL
+    backend computes in float32 (rescale in float64 cast to float32, then normalize)."""
+    x = np.asarray(u8, dtype=np.float64).transpose(2, 0, 1) * scale
+    return np.ascontiguousarray((x - np.array(mean).reshape(3, 1, 1)) / np.array(std).reshape(3, 1, 1))
+
+
 # ----------------------------------------------------------------- keras
 def keras_uint8(img, preset="keras-caffe"):
     """The HxWx3 uint8 RGB array of ``load_img(path, target_size=(s, s))``: Pillow
@@ -372,11 +541,15 @@ def uint8_stage(img, preset):
     p = get_preset(preset)
     if p.kind == "cifar":
         return cifar_uint8(img, p)
+    if p.kind == "transformers":
+        return transformers_uint8(img, p)
     return torchvision_uint8(img, p) if p.kind == "torchvision" else keras_uint8(img, p)
 
 
 def float_stage(u8, preset):
     p = get_preset(preset)
+    if p.kind == "transformers":
+        return transformers_float(u8, p.scale, p.mean, p.std)
     if p.kind in ("torchvision", "cifar"):
         return torchvision_float(u8, p.mean, p.std)
     return keras_float(u8, "caffe" if p.kind == "keras-caffe" else "tf")

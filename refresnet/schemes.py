@@ -8,17 +8,26 @@ A scheme says, in one place:
   (out, in, kh, kw); "keras" = ``{layer}/kernel``, (kh, kw, in, out));
 - the layout its models take (``layout``);
 - its detection rule (``detect``: a predicate on the tensor names, tried in
-  the order of SCHEMES);
-- its default preprocessing preset (``preset``, a name in preprocess.PRESETS)
-  and its labels (``labels``: "imagenet", "cifar10", or "config" for a
-  config.json's id2label).
+  the order of SCHEMES; ``rows``: what the names and shapes say about the row,
+  as (naming, {Arch field: value}) candidates tried in order by
+  refresnet/detect.py);
+- its preprocessing preset (``preset``: a name in preprocess.PRESETS, or a
+  function (arch, weights path) -> Preset that reads the weights' own files or
+  name) and its labels (``labels``: the sources of class names to try in order, keys
+  of labels.LABEL_SOURCES: "config" for a config.json's id2label / label_names,
+  "imagenet" for a 1000-class head, "cifar10" for a 10-class one).
 
 The graph builder (refresnet/graph.py) asks the row's scheme for names and
 never looks at a file to learn them.
 """
 
+import os
+import re
 from dataclasses import dataclass, field
 from typing import Callable
+
+from . import preprocess as _pre
+from .errors import LoadError
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -33,8 +42,9 @@ class Scheme:
     head: dict
     block_names: Callable
     detect: Callable
-    preset: str
-    labels: str = "imagenet"
+    rows: Callable  # (weights, path) -> [(naming, {Arch field: value}), ...]
+    preset: object  # a preprocess.PRESETS name, or (arch, path) -> Preset
+    labels: tuple = ("imagenet",)
     summary: str = ""
     aliases: dict = field(default_factory=dict)  # fixed {node name: [alias, ...]} of the stem and head
 
@@ -206,6 +216,127 @@ def _is_transformers(weights):
     return _has_prefix(weights, "resnet.embedder.", "resnet.encoder.")
 
 
+# ---------------------------------------------------------------- what the names say about the row
+
+def _depths(weights, pattern, stages):
+    """Blocks per stage from the keys matching ``pattern`` (groups: stage, block), for each of ``stages``."""
+    blocks = {}
+    for k in weights:
+        m = pattern.match(k)
+        if m:
+            blocks.setdefault(m.group(1), set()).add(m.group(2))
+    return tuple(len(blocks.get(str(s), ())) for s in stages)
+
+
+_TORCH_LAYER = re.compile(r"layer([1-4])\.(\d+)\.")
+
+
+def _torchvision_rows(weights, path):
+    depths = _depths(weights, _TORCH_LAYER, range(1, 5))
+    bottleneck = _has_prefix(weights, "layer1.0.conv3.")
+    groups, per_group = 1, 64
+    key = "layer1.0.conv2.weight"
+    if bottleneck and key in weights:
+        out_ch, in_per_group = weights[key].shape[:2]
+        if in_per_group == 0 or out_ch % in_per_group:
+            raise LoadError(path, f"cannot read the group count from shape {weights[key].shape}", tensor=key)
+        groups = out_ch // in_per_group
+        # torchvision: width = int(64 * width_per_group / 64) * groups in layer1
+        per_group = in_per_group
+    want = dict(block="bottleneck" if bottleneck else "basic", depths=depths, groups=groups, width_per_group=per_group)
+    # A plain timm ResNet torchvision has no row for (resnet26, resnext101_32x4d, ...) has torchvision's names.
+    return [("torchvision", want), ("timm", dict(want, deep_stem=(), avg_down=False, attn=""))]
+
+
+def _timm_rows(weights, path):
+    # timm's variants: the deep stem's widths, avg_down (downsample.2), attention (se.fc1 / se.conv).
+    depths = _depths(weights, _TORCH_LAYER, range(1, 5))
+    bottleneck = _has_prefix(weights, "layer1.0.conv3.")
+    stem = tuple(int(weights[f"conv1.{i}.weight"].shape[0]) for i in (0, 3, 6) if f"conv1.{i}.weight" in weights)
+    groups, per_group = 1, 64
+    if bottleneck and "layer1.0.conv2.weight" in weights:
+        out_ch, in_pg = weights["layer1.0.conv2.weight"].shape[:2]
+        groups = out_ch // max(int(in_pg), 1)
+        per_group = int(in_pg) * 64 // 64 if groups > 1 else int(out_ch) * 64 // 64
+    keys = list(weights)
+    attn = "se" if any(".se.fc1." in k for k in keys) else ("eca" if any(".se.conv." in k for k in keys) else "")
+    want = dict(block="bottleneck" if bottleneck else "basic", depths=depths, groups=groups, deep_stem=stem,
+                avg_down=any(".downsample.2." in k for k in keys), attn=attn)
+    if groups > 1:
+        want["width_per_group"] = per_group
+    return [("timm", want)]
+
+
+def _transformers_rows(weights, path):
+    raise LoadError(path, "transformers ResNet names (resnet.embedder..., resnet.encoder...) but no config.json "
+                          "beside the file: its ResNetConfig decides the architecture; pass the snapshot "
+                          "directory or put the config.json next to the weights")
+
+
+def _cifar_rows(weights, path):
+    depths = _depths(weights, re.compile(r"layer([1-3])\.(\d+)\."), range(1, 4))
+    projection = _has_prefix(weights, "layer2.0.shortcut.0.", "layer2.0.downsample.0.")
+    return [("cifar", dict(depths=depths, shortcut="B" if projection else "A"))]
+
+
+def _keras_cifar_rows(weights, path):
+    # resnet_v1 of the Keras example: a stem conv, two per block, two shortcuts.
+    convs = sum(1 for k in weights if re.fullmatch(r"conv2d(_\d+)?/kernel", k))
+    n, rest = divmod(convs - 3, 6)
+    if rest or n < 1:
+        raise LoadError(path, f"auto-named Keras convs ({convs}) do not make a Keras-example CIFAR ResNet (6n + 3)")
+    return [("keras-cifar", dict(depths=(n, n, n)))]
+
+
+def _keras_rows(weights, path):
+    depths = _depths(weights, re.compile(r"conv([2-5])_block(\d+)_"), range(2, 6))
+    preact = any("_preact_bn/" in k for k in weights)
+    return [("keras", dict(block="preact" if preact else "bottleneck", depths=depths))]
+
+
+def _keras_old_rows(weights, path):
+    return [("keras-old", dict(depths=_depths(weights, re.compile(r"(?:res|bn)([2-5])([a-z])_branch"), range(2, 6))))]
+
+
+# ---------------------------------------------------------------- presets chosen from the files
+
+def _torchvision_preset(arch, path):
+    # Official files whose eval transform resizes to 232, recognised by name (docs/FACTS.md §1).
+    if path is not None and os.path.basename(str(path)) in _pre.TORCHVISION_232_FILES:
+        return _pre.PRESETS["torchvision-232"]
+    return _pre.PRESETS["torchvision"]
+
+
+def _keras_preset(arch, path):
+    return _pre.PRESETS["keras-tf" if arch.block == "preact" else "keras-caffe"]
+
+
+def _timm_preset(arch, path):
+    # The weights' own pretrained_cfg when their config.json says it (timm save_for_hf),
+    # else the model's default tag (timm 1.0.31 default_cfgs; refresnet/timm_cfgs.py).
+    if path is not None and os.path.isfile(str(path)):
+        from .hub import read_config
+
+        cfg, cfg_path = read_config(str(path))
+        if cfg and isinstance(cfg.get("pretrained_cfg"), dict):
+            return _pre.timm_preset(cfg["pretrained_cfg"], source=cfg_path)
+    from .timm_cfgs import DEFAULT_TAGS, default_preset
+
+    model = arch.name[len("timm_"):]
+    return default_preset(model) if model in DEFAULT_TAGS else _pre.PRESETS["timm"]
+
+
+def _transformers_preset(arch, path):
+    # The weights' own preprocessor_config.json when it sits beside them.
+    if path is not None and os.path.isfile(str(path)):
+        from .hub import read_preprocessor_config
+
+        cfg, cfg_path = read_preprocessor_config(str(path))
+        if cfg is not None:
+            return _pre.transformers_preset(cfg, source=cfg_path)
+    return _pre.PRESETS["transformers"]
+
+
 SCHEMES = {}
 
 
@@ -220,14 +351,15 @@ _add(Scheme(
     head=dict(avg="resnet.pooler", keepdims=True, flatten="classifier.0", flatten_op="flatten", fc="classifier.1"),
     aliases={"resnet.embedder.embedder.activation": ["resnet.embedder.embedder"],
              "resnet.embedder.pooler": ["resnet.embedder"], "classifier.1": ["classifier"]},
-    block_names=_transformers_block, detect=_is_transformers, preset="transformers", labels="config",
+    block_names=_transformers_block, detect=_is_transformers, rows=_transformers_rows, preset=_transformers_preset,
+    labels=("config", "imagenet"),
     summary="transformers ResNetForImageClassification (models/resnet/modeling_resnet.py)",
 ))
 _add(Scheme(
     "cifar", "torch-cifar", "torch", "NCHW",
     stem=dict(pad=None, conv="conv1", bn="bn1", act="~relu", pool_pad=None, pool=None),
     head=dict(avg="~avgpool", fc="linear"),
-    block_names=_cifar_block, detect=_is_cifar, preset="cifar", labels="cifar10",
+    block_names=_cifar_block, detect=_is_cifar, rows=_cifar_rows, preset="cifar", labels=("cifar10", "imagenet"),
     summary="CIFAR ResNet (He et al. 2015, section 4.2)",
 ))
 _add(Scheme(
@@ -235,28 +367,30 @@ _add(Scheme(
     stem=dict(pad=None, conv="conv1", bn="bn1", act="act1", pool_pad=None, pool="maxpool"),
     head=dict(avg="global_pool.pool", keepdims=True, flatten="global_pool.flatten", flatten_op="flatten", fc="fc"),
     aliases={"global_pool.flatten": ["global_pool"]},
-    block_names=_timm_block, detect=_is_timm, preset="timm", labels="imagenet",
+    block_names=_timm_block, detect=_is_timm, rows=_timm_rows, preset=_timm_preset, labels=("config", "imagenet"),
     summary="timm models/resnet.py",
 ))
 _add(Scheme(
     "torchvision", "torchvision", "torch", "NCHW",
     stem=dict(pad=None, conv="conv1", bn="bn1", act="relu", pool_pad=None, pool="maxpool"),
     head=dict(avg="avgpool", keepdims=True, fc="fc"),
-    block_names=_torchvision_block, detect=_is_torchvision, preset="torchvision",
+    block_names=_torchvision_block, detect=_is_torchvision, rows=_torchvision_rows, preset=_torchvision_preset,
     summary="torchvision models/resnet.py",
 ))
 _add(Scheme(
     "keras", "keras", "keras", "NHWC",
     stem=dict(pad="conv1_pad", conv="conv1_conv", bn="conv1_bn", act="conv1_relu", pool_pad="pool1_pad", pool="pool1_pool"),
     head=dict(avg="avg_pool", max="max_pool", fc="predictions", post_bn="post_bn", post_act="post_relu"),
-    block_names=_keras_block, detect=lambda w: _has_prefix(w, "conv1_conv/", "conv2_block1_"), preset="keras-caffe",
+    block_names=_keras_block, detect=lambda w: _has_prefix(w, "conv1_conv/", "conv2_block1_"), rows=_keras_rows,
+    preset=_keras_preset,
     summary="keras.applications (Keras 3 / tf_keras names)",
 ))
 _add(Scheme(
     "keras-old", "keras", "keras", "NHWC",
     stem=dict(pad="conv1_pad", conv="conv1", bn="bn_conv1", act="conv1_relu", pool_pad="pool1_pad", pool="pool1_pool"),
     head=dict(avg="avg_pool", max="max_pool", fc="fc1000"),
-    block_names=_keras_old_block, detect=lambda w: _has_prefix(w, "res2a_branch2a/", "bn_conv1/"), preset="keras-caffe",
+    block_names=_keras_old_block, detect=lambda w: _has_prefix(w, "res2a_branch2a/", "bn_conv1/"),
+    rows=_keras_old_rows, preset="keras-caffe",
     summary="old Keras names (keras-applications 1.0.6-1.0.8 graph: pool1_pad + GlobalAveragePooling2D)",
 ))
 _add(Scheme(
@@ -266,7 +400,7 @@ _add(Scheme(
     block_names=_keras_cifar_block,
     # auto-named Keras layers: the Keras CIFAR example
     detect=lambda w: _has_prefix(w, "conv2d/", "conv2d_1/") and _has_prefix(w, "batch_normalization"),
-    preset="cifar-0-1", labels="cifar10",
+    rows=_keras_cifar_rows, preset="cifar-0-1", labels=("cifar10", "imagenet"),
     summary="Keras example cifar10_resnet.py resnet_v1 (auto-named layers)",
 ))
 

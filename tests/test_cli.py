@@ -140,6 +140,7 @@ def test_bad_inputs_give_one_line_and_status_2(argv, needle, capsys):
 def test_no_weights_and_empty_caches_says_which_file_and_where(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))  # an empty Hub cache too
     rc, _, err = run_main(capsys, "predict", PHOTO)
     assert rc == 2
     assert "resnet50-11ad3fa6.pth into " + str(tmp_path / "torch" / "hub" / "checkpoints") in err

@@ -50,17 +50,7 @@ def test_transformers_id2label_are_the_labels():
 
 def _snapshot(tmp_path, name, commit="0123abcd" * 5):
     # huggingface_hub's layout: blobs/<hash>, snapshots/<commit>/<file> -> ../../blobs/<hash>, refs/main.
-    repo = tmp_path / "hub" / f"models--timm--{name}"
-    (repo / "blobs").mkdir(parents=True)
-    snap = repo / "snapshots" / commit
-    snap.mkdir(parents=True)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(commit)
-    for f in os.listdir(_dir(name)):
-        blob = repo / "blobs" / f"blob-{f}"
-        shutil.copy(os.path.join(_dir(name), f), blob)
-        os.symlink(os.path.join("..", "..", "blobs", blob.name), snap / f)
-    return snap
+    return hf.hub_snapshot(tmp_path / "hub", f"timm/{name}", _dir(name), commit)
 
 
 @pytest.mark.parametrize("var", ["HF_HOME", "HF_HUB_CACHE"])

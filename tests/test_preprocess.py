@@ -16,7 +16,7 @@ from PIL import Image
 
 from fixtures import make_preprocess_fixtures as mk
 from refresnet import preprocess as P
-from refresnet.archs import get_arch
+from refresnet.archs import ARCHS, get_arch
 from tolerances import FLOAT32_RTOL, rel_err
 
 REGEN = "python tests/fixtures/make_preprocess_fixtures.py"
@@ -266,3 +266,175 @@ def test_timm_preset_uses_train_size_as_resolve_data_config_does():
     t = P.timm_preset(hf.TIMM_PREPROCESS["rsb_a1"], use_test_size=True)
     assert (t.resize, t.crop) == (288, 288)
     assert json.loads(str(_timm_rec()["rsb_a1/data_config"]))["crop_pct"] == 0.95
+
+
+# ---------------------------------------------------------------- transformers
+# transformers 5.24.0's own ConvNextImageProcessor pipeline, PIL backend
+# (tests/fixtures/make_hub_fixtures.py hf_preprocess), on the photos and mode images.
+def _hf_rec():
+    from fixtures import hub_fixture as hf
+    from fixtures.paths import fixture_file
+
+    with np.load(fixture_file("hub", "hf_preprocess.npz", hf.REGEN_COMMAND + " hf_preprocess")) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _hf_cfgs():
+    from fixtures import hub_fixture as hf
+
+    cfgs = dict(hf.HF_PREPROCESS)
+    with open(os.path.join(hf.HUB_DIR, "hf_tiny", "preprocessor_config.json"), encoding="utf-8") as f:
+        cfgs["hf_tiny"] = json.load(f)
+    return cfgs
+
+
+def _beside_weights(tmp_path, cfg):
+    """A weights path whose directory holds ``cfg`` as preprocessor_config.json
+    (preset_for reads the directory, not the weights)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "preprocessor_config.json").write_text(cfg if isinstance(cfg, str) else json.dumps(cfg))
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"")
+    return str(weights)
+
+
+@pytest.mark.parametrize("key", ["resnet50", "saved", "pad", "warp384", "rescale", "hf_tiny"])
+def test_transformers_processor_uint8_bit_exact_and_float_within_float32(key, image_paths, tmp_path):
+    import hashlib
+
+    rec = _hf_rec()
+    preset = P.preset_for(get_arch("transformers_resnet-50"), _beside_weights(tmp_path, _hf_cfgs()[key]))
+    assert preset.kind == "transformers" and preset.source.endswith("preprocessor_config.json")
+    for name, path in image_paths.items():
+        r = f"{key}/{name}/"
+        u8 = P.uint8_stage(P.open_rgb(path)[0], preset)
+        assert u8.shape == tuple(rec[r + "uint8_shape"]), (key, name)
+        assert np.array_equal(u8.astype(np.int64).sum(axis=(1, 2)), rec[r + "row_sums"]), f"{key} {name}: rows differ"
+        assert np.array_equal(u8.astype(np.int64).sum(axis=(0, 2)), rec[r + "col_sums"]), f"{key} {name}: columns differ"
+        assert hashlib.sha256(u8.tobytes()).hexdigest() == str(rec[r + "uint8_sha256"])
+        x = P.float_stage(u8, preset).ravel()[rec[f"{key}/float32_pos"]]
+        ref = rec[r + "float32_values"]
+        assert np.max(np.abs(x - ref)) <= FLOAT32_RTOL * np.max(np.abs(ref)), (key, name)
+
+
+def test_transformers_crop_offset_floors_where_torchvision_rounds(image_paths):
+    # rocket 161x241: shorter side to 256, longer int(256 * 241 / 161) = 383; (383 - 224) / 2 = 79.5:
+    # transformers' center_crop takes 79, torchvision's F.center_crop round(79.5) = 80.
+    img = P.open_rgb(image_paths["rocket_161x241"])[0]
+    resized = np.asarray(img.resize((256, 383), Image.BICUBIC))
+    ours = P.uint8_stage(img, "transformers")
+    assert np.array_equal(ours, resized[79:303, 16:240])
+    assert not np.array_equal(ours, resized[80:304, 16:240])
+
+
+def test_transformers_preset_without_processor_file_is_microsoft_resnets(tmp_path):
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"")
+    p = P.preset_for(get_arch("transformers_resnet-50"), str(weights))
+    assert (p.name, p.resize, p.crop, p.interpolation, p.mean, p.std) == (
+        "transformers", 256, 224, "bicubic", P.IMAGENET_MEAN, P.IMAGENET_STD)
+    assert "microsoft/resnet" in p.describe()
+
+
+@pytest.mark.parametrize("text, words", [
+    ("{not json", ["not valid JSON"]),
+    ("[" * 100000, ["nested too deeply"]),
+    ("[1, 2]", ["JSON object"]),
+    (json.dumps({"image_processor_type": "ViTImageProcessor"}), ["'image_processor_type'", "ViTImageProcessor"]),
+    (json.dumps({"size": {"height": 224, "width": 224}}), ["'size'"]),
+    (json.dumps({"size": 10 ** 9}), ["'size'", "8192"]),
+    (json.dumps({"size": 224, "crop_pct": 0.001}), ["'size / crop_pct'"]),
+    ('{"size": 224, "crop_pct": NaN}', ["'crop_pct'", "finite"]),
+    (json.dumps({"size": 224, "crop_pct": "0.875"}), ["'crop_pct'"]),
+    (json.dumps({"resample": 7}), ["'resample'", "3 (bicubic)"]),
+    (json.dumps({"image_std": [0.2, 0.0, 0.2]}), ["'image_std'", "nonzero"]),
+    (json.dumps({"image_mean": [0.5, 0.5]}), ["'image_mean'"]),
+    (json.dumps({"do_resize": False}), ["'do_resize' false"]),
+    (json.dumps({"do_center_crop": True, "crop_size": {"height": 200, "width": 200}}), ["'do_center_crop' true"]),
+    (json.dumps({"do_normalize": "yes"}), ["'do_normalize'"]),
+])
+def test_broken_preprocessor_config_is_a_load_error_naming_the_file(tmp_path, text, words):
+    from refresnet import LoadError
+
+    with pytest.raises(LoadError) as info:
+        P.preset_for(get_arch("transformers_resnet-50"), _beside_weights(tmp_path, text))
+    msg = str(info.value)
+    assert "preprocessor_config.json" in msg and all(w in msg for w in words), msg
+
+
+# ---------------------------------------------------------------- timm default tags
+def _timm_cfgs():
+    from fixtures import hub_fixture as hf
+    from fixtures.paths import fixture_file
+
+    with open(fixture_file("hub", "timm_default_cfgs.json", hf.REGEN_COMMAND + " timm_cfgs"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _as_timm_eval(data_config):
+    """(resize, crop, interpolation, mean, std) of timm's eval transform for a data config
+    (transforms_factory.transforms_imagenet_eval: Resize(floor(size / crop_pct)), CenterCrop(size))."""
+    import math
+
+    size = data_config["input_size"][-1]
+    return (math.floor(size / data_config["crop_pct"]), size, data_config["interpolation"],
+            tuple(data_config["mean"]), tuple(data_config["std"]))
+
+
+def test_timm_default_tag_table_is_timms_default_cfgs():
+    from refresnet import timm_cfgs
+
+    rec = _timm_cfgs()
+    assert rec["timm_version"] == timm_cfgs.TIMM_VERSION
+    rows = {a.name[len("timm_"):] for a in ARCHS.values() if a.naming == "timm"}
+    assert set(timm_cfgs.DEFAULT_TAGS) == set(rec["rows"]) == rows
+    for model, r in rec["rows"].items():
+        tag = timm_cfgs.DEFAULT_TAGS[model][0]
+        assert tag == r["tag"], model
+        hub = r["pretrained_cfg"]["hf_hub_id"]
+        assert timm_cfgs.hub_repo(model) == (None if hub is None else hub + (f"{model}.{tag}" if hub == "timm/" else "")), model
+        for test_size, key in ((False, "data_config"), (True, "data_config_test_size")):
+            p = timm_cfgs.default_preset(model, use_test_size=test_size)
+            assert (p.resize, p.crop, p.interpolation, p.mean, p.std) == _as_timm_eval(r[key]), (model, key)
+        cfg, _ = timm_cfgs.default_pretrained_cfg(model)
+        for k, v in cfg.items():
+            assert (list(v) if isinstance(v, tuple) else v) == r["pretrained_cfg"][k], (model, k)
+
+
+def test_timm_weights_without_config_take_the_default_tag(tmp_path):
+    weights = tmp_path / "resnet50_state_dict.safetensors"
+    weights.write_bytes(b"")
+    p = P.preset_for(get_arch("timm_resnet50"), str(weights))
+    # resnet50.a1_in1k at resolve_data_config's train size: 224, crop_pct 0.95 -> resize 235, bicubic.
+    assert (p.name, p.resize, p.crop, p.interpolation) == ("timm-resnet50.a1_in1k", 235, 224, "bicubic")
+    assert "resnet50.a1_in1k" in p.describe() and "no config.json" in p.describe()
+
+
+@pytest.mark.parametrize("key", ["no_preprocessing_fields", "no_interpolation", "test_crop_only"])
+def test_timm_preset_takes_resolve_data_config_defaults(key):
+    from fixtures import hub_fixture as hf
+
+    rec = _timm_cfgs()["partial"][key]
+    for test_size, k in ((False, "data_config"), (True, "data_config_test_size")):
+        p = P.timm_preset(hf.TIMM_PARTIAL_CFGS[key], use_test_size=test_size)
+        assert (p.resize, p.crop, p.interpolation, p.mean, p.std) == _as_timm_eval(rec[k]), (key, k)
+
+
+@pytest.mark.parametrize("cfg, words", [
+    (dict(input_size=(3, 224, 224), crop_pct="0.9"), ["'crop_pct'"]),
+    (dict(input_size=(3, 224, 10 ** 6)), ["'input_size'"]),
+    (dict(input_size=224), ["input_size"]),
+    (dict(interpolation="area"), ["interpolation 'area'"]),
+    (dict(mean=[0.5, 0.5]), ["'mean'"]),
+    (dict(std=[0.5, 0.0, 0.5]), ["'std'"]),
+    (dict(crop_mode="squash"), ["crop_mode"]),
+])
+def test_broken_timm_pretrained_cfg_is_a_load_error_naming_the_file(tmp_path, cfg, words):
+    from refresnet import LoadError
+
+    (tmp_path / "config.json").write_text(json.dumps({"architecture": "resnet50", "pretrained_cfg": cfg}))
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    with pytest.raises(LoadError) as info:
+        P.preset_for(get_arch("timm_resnet50"), str(tmp_path / "model.safetensors"))
+    msg = str(info.value)
+    assert "config.json" in msg and all(w in msg for w in words), msg
