@@ -37,10 +37,18 @@ def test_no_top_level_kernels_package_is_importable_outside_the_repository(tmp_p
     assert K.__name__ == "refresnet.kernels"
 
 
+def unfold(x, kh, kw, sh, sw, dh, dw, top, left, out_h, out_w, p0, p1, cols):
+    # The kernel with refresnet.ops.conv2d's tap table for that geometry.
+    from refresnet.ops.conv2d import Geometry, taps
+
+    g = Geometry(kh, kw, sh, sw, dh, dw, top, left, out_h, out_w, 1, x.shape[0], 1, False)
+    return K.im2col(x, taps(x.shape[1], x.shape[2], g, p0, p1), cols)
+
+
 def test_im2col_is_an_exact_copy_with_zeros_in_the_padding():
     x = np.arange(2 * 4 * 5, dtype=np.float64).reshape(2, 4, 5)
     cols = np.full((2 * 3 * 3, 2 * 3), np.nan)
-    K.im2col(x, 3, 3, 2, 2, 1, 1, 1, 1, 2, 3, 0, 6, cols)
+    unfold(x, 3, 3, 2, 2, 1, 1, 1, 1, 2, 3, 0, 6, cols)
     # channel 1, tap (0, 0): rows start at -1 (padding), columns at -1, 1, 3
     row = (1 * 3 + 0) * 3 + 0
     assert cols[row].tolist() == [0.0, 0.0, 0.0, 0.0, x[1, 1, 1], x[1, 1, 3]]
@@ -58,10 +66,10 @@ def test_im2col_of_a_range_of_positions_is_those_columns_of_the_whole_unfold():
     sh, sw, top, left = 2, 1, 1, 2
     out_h, out_w = 4, 6
     full = np.full((3 * 9, out_h * out_w), np.nan)
-    K.im2col(x, kh, kw, sh, sw, 1, 1, top, left, out_h, out_w, 0, out_h * out_w, full)
+    unfold(x, kh, kw, sh, sw, 1, 1, top, left, out_h, out_w, 0, out_h * out_w, full)
     # the centre tap of channel 2 at (oy, ox) = (1, 3) reads x[2, 1*2 - 1 + 1, 3 - 2 + 1]
     assert full[(2 * 3 + 1) * 3 + 1, 1 * 6 + 3] == x[2, 2, 2]
     for p0, p1 in [(0, 24), (5, 13), (7, 8), (6, 12), (23, 24), (1, 23)]:
         part = np.full((3 * 9, p1 - p0), np.nan)
-        K.im2col(x, kh, kw, sh, sw, 1, 1, top, left, out_h, out_w, p0, p1, part)
+        unfold(x, kh, kw, sh, sw, 1, 1, top, left, out_h, out_w, p0, p1, part)
         assert np.array_equal(part, full[:, p0:p1]), (p0, p1)

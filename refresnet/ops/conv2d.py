@@ -1,5 +1,6 @@
 """conv2d: 2-D cross-correlation of NCHW float64 input, im2col + a fixed grid of GEMM blocks per image."""
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -149,8 +150,25 @@ def panel_operand(image, g, p0, p1, buf=None):
     if buf is None:
         buf = panel_buffer(g)
     cols = buf[: rows * (p1 - p0)].reshape(rows, p1 - p0)
-    im2col(image, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.top, g.left, g.out_h, g.out_w, p0, p1, cols)
+    im2col(image, taps(image.shape[1], image.shape[2], g, p0, p1), cols)
     return cols
+
+
+@functools.lru_cache(maxsize=256)  # a few dozen (layer, panel) pairs per network, ~10 kB to 400 kB each
+def taps(h, w, g, p0, p1):
+    """im2col's table for output positions [p0, p1) of an h x w input: for tap
+    (i, j) and position p = oy*out_w + ox, the flat index iy*w + ix of the pixel
+    it reads (iy = oy*sh - top + i*dh, ix = ox*sw - left + j*dw), -1 in the
+    padding (int32 unless the plane has 2**31 pixels or more)."""
+    p = np.arange(p0, p1)
+    oy, ox = p // g.out_w, p % g.out_w
+    iy = oy * g.sh - g.top + np.arange(g.kh)[:, None, None] * g.dh
+    ix = ox * g.sw - g.left + np.arange(g.kw)[None, :, None] * g.dw
+    inside = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)
+    table = np.where(inside, iy * w + ix, -1).reshape(g.kh * g.kw, p1 - p0)
+    table = table.astype(np.int32 if h * w < 2**31 else np.int64)
+    table.flags.writeable = False
+    return table
 
 
 def compute_panel(image, w, g, out_n, p0, p1, epilogue=Epilogue(), buf=None):
@@ -218,8 +236,7 @@ def unfold(image, g, operand, c0=0, c1=None):
     separately gives the same matrix as unfolding the whole image."""
     c1 = image.shape[0] if c1 is None else c1
     rows = g.kh * g.kw
-    im2col(image[c0:c1], g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.top, g.left, g.out_h, g.out_w, 0,
-           g.out_h * g.out_w, operand[c0 * rows : c1 * rows])
+    im2col(image[c0:c1], taps(image.shape[1], image.shape[2], g, 0, g.out_h * g.out_w), operand[c0 * rows : c1 * rows])
     return operand
 
 
