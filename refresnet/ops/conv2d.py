@@ -17,9 +17,12 @@ from ._common import as_nchw, as_vector, check_positive, conv_out_size, even_cut
 # the layer's shape alone - never on the batch, the thread count or the CPU - so
 # every path that computes an image makes the same BLAS calls and gets the same
 # bits on any machine. The sizes only set speed: big enough that packing costs
-# little, small enough that two or more threads can share a batch-1 layer. They
-# were picked on a loaded 2-core Intel Xeon (AVX-512) and are worth re-measuring
-# (benchmarks/RESULTS.md).
+# little, small enough that two or more threads can share a batch-1 layer.
+# Measured on a 2-core Intel Xeon (family 6 model 207, OpenBLAS 0.3.31 SkylakeX),
+# ResNet-50 at 224: one thread's GEMMs per image took 207 ms uncut, 213 ms in
+# 128x1024 blocks, 217 in 128x512, 219 in 128x256, 231 in 64x1024; whole calls
+# (batch 1 | batch 8, ms/image, interleaved medians) 183 | 155 at 128x1024,
+# 187 | 169 at 128x512, 202 | 173 at 128x256 (benchmarks/RESULTS.md).
 ROW_BLOCK = 128
 COLUMN_BLOCK = 1024
 
