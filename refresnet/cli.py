@@ -273,6 +273,11 @@ def run_predict(args):
     if not model.include_top or not model.num_classes:
         raise CLIError(f"{model.path}: the file has no classifier (include_top=False), so there is nothing to predict; use inspect")
     preset = _pre.get_preset(args.preprocess) if args.preprocess else _pre.preset_for(model.arch, model.path)
+    if args.hf_backend:
+        try:
+            preset = _pre.with_backend(preset, args.hf_backend)
+        except ValueError as err:
+            raise CLIError(f"--hf-backend {args.hf_backend}: {err}") from None
     banner = None
     if synthetic:
         banner = (
@@ -537,6 +542,11 @@ def build_parser():
     p.add_argument("--arch", metavar="NAME", help=f"architecture, overriding detection: {archs}")
     p.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to show (default 5)")
     p.add_argument("--preprocess", choices=list(_pre.PRESETS), help="override the preprocessing chosen from the weights' origin")
+    p.add_argument("--hf-backend", choices=("pil", "torchvision"),
+                   help="for transformers weights: reproduce ConvNextImageProcessor's PIL backend (default: what "
+                   "transformers runs without torchvision, or with backend='pil') or its torchvision backend "
+                   "(AutoImageProcessor's default when torchvision is installed: torch's uint8 resize, up to 2 "
+                   "levels off Pillow's)")
     p.add_argument("--json", action="store_true", help="one JSON object per image per line (with --out: one summary object)")
     p.add_argument("--batch-size", type=int, default=8, metavar="N", help="images per forward pass (bounds memory; default 8)")
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)

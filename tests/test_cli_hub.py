@@ -43,6 +43,17 @@ def test_predict_prints_id2label_names_and_the_processor_preset(capsys):
     assert os.path.join("hf_tiny", "preprocessor_config.json") in head
 
 
+def test_predict_hf_backend_torchvision_uses_the_files_values_through_torchs_resize(capsys):
+    rc, out, err = run_main(capsys, "predict", PHOTO, "--weights", _dir("hf_tiny"), "--top", "2",
+                            "--hf-backend", "torchvision")
+    assert rc == 0, err
+    head = out.splitlines()[0]
+    assert "preprocess: transformers-bicubic-224-crop0.875-torchvision [" in head
+    assert "torchvision backend" in head and "torch's uint8 antialiased kernel bicubic" in head
+    rc, out, err = run_main(capsys, "predict", PHOTO, "--weights", _dir("hf_tiny"), "--top", "2", "--hf-backend", "pil")
+    assert rc == 0 and "preprocess: transformers-bicubic-224-crop0.875 [" in out and "PIL backend" in out
+
+
 def test_predict_to_a_results_file_keeps_the_files_preset_and_names(tmp_path, capsys):
     out_file = tmp_path / "results.jsonl"
     rc, out, err = run_main(capsys, "predict", PHOTO, "--weights", _dir("hf_tiny"), "--out", str(out_file), "--top", "3")

@@ -317,6 +317,76 @@ def test_transformers_processor_uint8_bit_exact_and_float_within_float32(key, im
         assert np.max(np.abs(x - ref)) <= FLOAT32_RTOL * np.max(np.abs(ref)), (key, name)
 
 
+# The torchvision backend (ConvNextImageProcessor, AutoImageProcessor's default when
+# torchvision is installed): tests/fixtures/make_hub_fixtures.py hf_preprocess_tv.
+def _hf_tv_rec():
+    from fixtures import hub_fixture as hf
+    from fixtures.paths import fixture_file
+
+    with np.load(fixture_file("hub", "hf_preprocess_tv.npz", hf.REGEN_COMMAND + " hf_preprocess_tv")) as z:
+        return {k: z[k] for k in z.files}
+
+
+@pytest.mark.parametrize("key", ["resnet50", "saved", "pad", "warp384", "rescale", "hf_tiny",
+                                 "bilinear_up", "bicubic288", "bilinear_warp384"])
+def test_transformers_torchvision_backend_uint8_bit_exact_and_float_within_float32(key, image_paths, tmp_path):
+    import hashlib
+
+    from fixtures import hub_fixture as hf
+
+    rec = _hf_tv_rec()
+    cfgs = {**_hf_cfgs(), **hf.HF_PREPROCESS_TV}
+    preset = P.with_backend(P.preset_for(get_arch("transformers_resnet-50"), _beside_weights(tmp_path, cfgs[key])),
+                            "torchvision")
+    assert preset.backend == "torchvision" and preset.name.endswith("-torchvision")
+    assert preset == P.transformers_preset(cfgs[key], source=preset.source, backend="torchvision")
+    for name, path in image_paths.items():
+        r = f"{key}/{name}/"
+        u8 = P.uint8_stage(P.open_rgb(path)[0], preset)
+        assert u8.shape == tuple(rec[r + "uint8_shape"]), (key, name)
+        assert np.array_equal(u8.astype(np.int64).sum(axis=(1, 2)), rec[r + "row_sums"]), f"{key} {name}: rows differ"
+        assert np.array_equal(u8.astype(np.int64).sum(axis=(0, 2)), rec[r + "col_sums"]), f"{key} {name}: columns differ"
+        assert hashlib.sha256(u8.tobytes()).hexdigest() == str(rec[r + "uint8_sha256"])
+        x = P.float_stage(u8, preset).ravel()[rec[f"{key}/float32_pos"]]
+        ref = rec[r + "float32_values"]
+        assert np.max(np.abs(x - ref)) <= FLOAT32_RTOL * np.max(np.abs(ref)), (key, name)
+
+
+def test_transformers_backends_differ_where_the_fixtures_say(image_paths):
+    # The PIL and torchvision backends disagree on some photo (hf_preprocess.npz measured
+    # it from transformers itself); refresnet's two presets must disagree there too.
+    rec = _hf_rec()
+    name = max((n for n in image_paths), key=lambda n: int(rec[f"resnet50/{n}/torchvision_backend_max_diff"]))
+    assert int(rec[f"resnet50/{name}/torchvision_backend_max_diff"]) > 0
+    img = P.open_rgb(image_paths[name])[0]
+    pil, tv = P.uint8_stage(img, "transformers"), P.uint8_stage(img, "transformers-torchvision")
+    d = np.abs(pil.astype(np.int64) - tv)
+    assert d.max() == int(rec[f"resnet50/{name}/torchvision_backend_max_diff"])
+
+
+def test_torch_int16_weights_by_hand():
+    # 4 -> 2 bilinear: scale 2, support 2, centres 1 and 3; output 0 takes inputs 0..2 with
+    # triangle((j - 1 + 0.5) / 2) = 0.75, 0.75, 0.25 -> / 1.75 = 3/7, 3/7, 1/7 (output 1: inputs
+    # 1..3, 1/7, 3/7, 3/7); w_max = 3/7, and round(3/7 * 2**16) = 28087 < 2**15 while
+    # round(3/7 * 2**17) >= 2**15, so 16 bits: 28087 and round(1/7 * 2**16) = 9362.
+    first, k, prec = P.torch_aa_int16_weights(4, 2, "bilinear")
+    assert prec == 16 and list(first) == [0, 1]
+    assert k[0].tolist()[:3] == [28087, 28087, 9362] and k[1].tolist()[:3] == [9362, 28087, 28087]
+    a = np.array([[[0], [100], [200], [255]]], dtype=np.uint8)
+    # (2**15 + 100 * 28087 + 200 * 9362) >> 16 = 4713868 >> 16 = 71;
+    # (2**15 + 100 * 9362 + 200 * 28087 + 255 * 28087) >> 16 = 13748553 >> 16 = 209
+    # (torch 2.14.1 gives 71, 209; exactly 500/7 = 71.4 and 1465/7 = 209.3).
+    assert P.torch_uint8_resize(a, 1, 2, "bilinear")[0, :, 0].tolist() == [71, 209]
+
+
+def test_transformers_tv_center_crop_pads_floor_first():
+    a = np.arange(3 * 5, dtype=np.uint8).reshape(3, 5, 1) + 1
+    out = P.transformers_tv_center_crop(a, 6)
+    # height 3 -> 6: 1 row before, 2 after (the PIL backend puts 2 before); width 5 -> 6: 0 before, 1 after.
+    assert out[0].max() == 0 and out[1, :5, 0].tolist() == [1, 2, 3, 4, 5] and out[4:].max() == 0
+    assert out[:, 5].max() == 0
+
+
 def test_transformers_crop_offset_floors_where_torchvision_rounds(image_paths):
     # rocket 161x241: shorter side to 256, longer int(256 * 241 / 161) = 383; (383 - 224) / 2 = 79.5:
     # transformers' center_crop takes 79, torchvision's F.center_crop round(79.5) = 80.
