@@ -1,3 +1,4 @@
+import gc
 import os
 import sys
 
@@ -38,12 +39,15 @@ def _release_freed_memory():
 
 def pytest_runtest_teardown(item, nextitem):
     if nextitem is None or nextitem.module is not item.module:
-        # A test module's cached models and fixtures (functools caches at the top
-        # level of it and of tests/fixtures) are not needed by the next module:
-        # the suite held one of each module's, up to 1 GB apiece.
+        # A test module's cached models and fixtures (functools caches and
+        # `_cache` dicts at the top level of it and of tests/fixtures) are not
+        # needed by the next module: the suite held each module's, up to 1 GB apiece.
         for name, module in list(sys.modules.items()):
             if module is item.module or name.startswith("fixtures."):
-                for obj in list(vars(module).values()):
+                for key, obj in list(vars(module).items()):
                     if callable(getattr(obj, "cache_clear", None)) and getattr(obj, "__module__", None) == name:
                         obj.cache_clear()
+                    elif type(obj) is dict and "cache" in key.lower():  # a module's own `_cache = {}`
+                        obj.clear()
+        gc.collect()
     _release_freed_memory()
