@@ -116,9 +116,12 @@ class Model:
             from .emulate import STORAGE, check_precision, round_to
 
             xi = round_to(xi, STORAGE[check_precision(precision)])
-        traced = self.run(xi, keep=executor.ALL, precision=precision)
+        # Internal nodes ("~" names, such as the add before a block's ReLU) are
+        # freed as the walk goes, like any intermediate of the plain call.
+        keep = {n.name for n in self.nodes if not n.name.startswith("~")}
+        traced = self.run(xi, keep=keep, precision=precision)
         # One layer at a time, so that an NHWC model never holds its trace twice.
-        return OrderedDict((k, self._to_external(traced.pop(k))) for k in list(traced) if not k.startswith("~"))
+        return OrderedDict((k, self._to_external(traced.pop(k))) for k in list(traced))
 
     # ------------------------------------------------------------ describing
     def layer_names(self):
