@@ -226,34 +226,15 @@ def test_live_keras_load_img_and_preprocess_input(hw, tmp_path):
 
 # ---------------------------------------------------------------- timm
 # timm 1.0.31's own eval transform (tests/fixtures/make_hub_fixtures.py preprocess).
-def _timm_rec():
-    from fixtures import hub_fixture as hf
-    from fixtures.paths import fixture_file
-
-    with np.load(fixture_file("hub", "timm_preprocess.npz", hf.REGEN_COMMAND + " preprocess")) as z:
-        return {k: z[k] for k in z.files}
-
-
 @pytest.mark.parametrize("key", ["default", "tcfg", "rsb_a1", "inception"])
 def test_timm_pretrained_cfg_uint8_bit_exact_and_float_within_float32(key):
-    import hashlib
-
     from fixtures import hub_fixture as hf
-    from tolerances import FLOAT32_RTOL
 
-    rec = _timm_rec()
+    rec = _hub_rec("timm_preprocess", "preprocess")
     preset = P.timm_preset(hf.TIMM_PREPROCESS[key])
-    for name in hf.PREPROCESS_IMAGES:
-        img, _ = P.open_rgb(os.path.join(os.path.dirname(__file__), "fixtures", "preprocess", "images", name))
-        u8 = P.uint8_stage(img, preset)
-        r = f"{key}/{name}/"
-        assert u8.shape == tuple(rec[r + "uint8_shape"])
-        assert np.array_equal(u8.astype(np.int64).sum(axis=(1, 2)), rec[r + "row_sums"]), f"{key} {name}: rows differ"
-        assert np.array_equal(u8.astype(np.int64).sum(axis=(0, 2)), rec[r + "col_sums"]), f"{key} {name}: columns differ"
-        assert hashlib.sha256(u8.tobytes()).hexdigest() == str(rec[r + "uint8_sha256"])
-        x = P.float_stage(u8, preset).ravel()[rec[r + "float32_pos"]]
-        ref = rec[r + "float32_values"]
-        assert np.max(np.abs(x - ref)) <= FLOAT32_RTOL * np.max(np.abs(ref))
+    images = {n: os.path.join(os.path.dirname(__file__), "fixtures", "preprocess", "images", n)
+              for n in hf.PREPROCESS_IMAGES}
+    _check_against_record(rec, key, preset, images)
 
 
 def test_timm_preset_uses_train_size_as_resolve_data_config_does():
@@ -265,18 +246,44 @@ def test_timm_preset_uses_train_size_as_resolve_data_config_does():
     assert (p.resize, p.crop, p.interpolation) == (235, 224, "bicubic")
     t = P.timm_preset(hf.TIMM_PREPROCESS["rsb_a1"], use_test_size=True)
     assert (t.resize, t.crop) == (288, 288)
-    assert json.loads(str(_timm_rec()["rsb_a1/data_config"]))["crop_pct"] == 0.95
+    assert json.loads(str(_hub_rec("timm_preprocess", "preprocess")["rsb_a1/data_config"]))["crop_pct"] == 0.95
 
 
 # ---------------------------------------------------------------- transformers
 # transformers 5.24.0's own ConvNextImageProcessor pipeline, PIL backend
 # (tests/fixtures/make_hub_fixtures.py hf_preprocess), on the photos and mode images.
-def _hf_rec():
+def _hub_rec(file, target):
+    """A preprocessing record tests/fixtures/make_hub_fixtures.py ``target`` wrote
+    from the library itself (tests/fixtures/hub/``file``.npz)."""
     from fixtures import hub_fixture as hf
     from fixtures.paths import fixture_file
 
-    with np.load(fixture_file("hub", "hf_preprocess.npz", hf.REGEN_COMMAND + " hf_preprocess")) as z:
+    with np.load(fixture_file("hub", f"{file}.npz", f"{hf.REGEN_COMMAND} {target}")) as z:
         return {k: z[k] for k in z.files}
+
+
+def _hf_rec(target="hf_preprocess"):
+    # hf_preprocess: transformers' PIL backend; hf_preprocess_tv: its torchvision backend.
+    return _hub_rec(target, target)
+
+
+def _check_against_record(rec, key, preset, image_paths):
+    """Every image's uint8 stage bit for bit (SHA-256, shape, row and column sums)
+    and the recorded float values (at positions per image, or one set per key)
+    within float32 rounding."""
+    import hashlib
+
+    for name, path in image_paths.items():
+        r = f"{key}/{name}/"
+        pos = rec[r + "float32_pos"] if r + "float32_pos" in rec else rec[f"{key}/float32_pos"]
+        u8 = P.uint8_stage(P.open_rgb(path)[0], preset)
+        assert u8.shape == tuple(rec[r + "uint8_shape"]), (key, name)
+        assert np.array_equal(u8.astype(np.int64).sum(axis=(1, 2)), rec[r + "row_sums"]), f"{key} {name}: rows differ"
+        assert np.array_equal(u8.astype(np.int64).sum(axis=(0, 2)), rec[r + "col_sums"]), f"{key} {name}: columns differ"
+        assert hashlib.sha256(u8.tobytes()).hexdigest() == str(rec[r + "uint8_sha256"])
+        x = P.float_stage(u8, preset).ravel()[pos]
+        ref = rec[r + "float32_values"]
+        assert np.max(np.abs(x - ref)) <= FLOAT32_RTOL * np.max(np.abs(ref)), (key, name)
 
 
 def _hf_cfgs():
@@ -300,56 +307,26 @@ def _beside_weights(tmp_path, cfg):
 
 @pytest.mark.parametrize("key", ["resnet50", "saved", "pad", "warp384", "rescale", "hf_tiny"])
 def test_transformers_processor_uint8_bit_exact_and_float_within_float32(key, image_paths, tmp_path):
-    import hashlib
-
     rec = _hf_rec()
     preset = P.preset_for(get_arch("transformers_resnet-50"), _beside_weights(tmp_path, _hf_cfgs()[key]))
     assert preset.kind == "transformers" and preset.source.endswith("preprocessor_config.json")
-    for name, path in image_paths.items():
-        r = f"{key}/{name}/"
-        u8 = P.uint8_stage(P.open_rgb(path)[0], preset)
-        assert u8.shape == tuple(rec[r + "uint8_shape"]), (key, name)
-        assert np.array_equal(u8.astype(np.int64).sum(axis=(1, 2)), rec[r + "row_sums"]), f"{key} {name}: rows differ"
-        assert np.array_equal(u8.astype(np.int64).sum(axis=(0, 2)), rec[r + "col_sums"]), f"{key} {name}: columns differ"
-        assert hashlib.sha256(u8.tobytes()).hexdigest() == str(rec[r + "uint8_sha256"])
-        x = P.float_stage(u8, preset).ravel()[rec[f"{key}/float32_pos"]]
-        ref = rec[r + "float32_values"]
-        assert np.max(np.abs(x - ref)) <= FLOAT32_RTOL * np.max(np.abs(ref)), (key, name)
+    _check_against_record(rec, key, preset, image_paths)
 
 
 # The torchvision backend (ConvNextImageProcessor, AutoImageProcessor's default when
 # torchvision is installed): tests/fixtures/make_hub_fixtures.py hf_preprocess_tv.
-def _hf_tv_rec():
-    from fixtures import hub_fixture as hf
-    from fixtures.paths import fixture_file
-
-    with np.load(fixture_file("hub", "hf_preprocess_tv.npz", hf.REGEN_COMMAND + " hf_preprocess_tv")) as z:
-        return {k: z[k] for k in z.files}
-
-
 @pytest.mark.parametrize("key", ["resnet50", "saved", "pad", "warp384", "rescale", "hf_tiny",
                                  "bilinear_up", "bicubic288", "bilinear_warp384"])
 def test_transformers_torchvision_backend_uint8_bit_exact_and_float_within_float32(key, image_paths, tmp_path):
-    import hashlib
-
     from fixtures import hub_fixture as hf
 
-    rec = _hf_tv_rec()
+    rec = _hf_rec("hf_preprocess_tv")
     cfgs = {**_hf_cfgs(), **hf.HF_PREPROCESS_TV}
     preset = P.with_backend(P.preset_for(get_arch("transformers_resnet-50"), _beside_weights(tmp_path, cfgs[key])),
                             "torchvision")
     assert preset.backend == "torchvision" and preset.name.endswith("-torchvision")
     assert preset == P.transformers_preset(cfgs[key], source=preset.source, backend="torchvision")
-    for name, path in image_paths.items():
-        r = f"{key}/{name}/"
-        u8 = P.uint8_stage(P.open_rgb(path)[0], preset)
-        assert u8.shape == tuple(rec[r + "uint8_shape"]), (key, name)
-        assert np.array_equal(u8.astype(np.int64).sum(axis=(1, 2)), rec[r + "row_sums"]), f"{key} {name}: rows differ"
-        assert np.array_equal(u8.astype(np.int64).sum(axis=(0, 2)), rec[r + "col_sums"]), f"{key} {name}: columns differ"
-        assert hashlib.sha256(u8.tobytes()).hexdigest() == str(rec[r + "uint8_sha256"])
-        x = P.float_stage(u8, preset).ravel()[rec[f"{key}/float32_pos"]]
-        ref = rec[r + "float32_values"]
-        assert np.max(np.abs(x - ref)) <= FLOAT32_RTOL * np.max(np.abs(ref)), (key, name)
+    _check_against_record(rec, key, preset, image_paths)
 
 
 def test_transformers_backends_differ_where_the_fixtures_say(image_paths):
