@@ -53,13 +53,18 @@ def test_live_timm_float32_is_within_budget_and_faults_are_found(name, inner):
     assert len(report.unknown) == inner * blocks  # se.fc1, bn, act, fc2, gate / ECA se.conv, gate per block
 
 
-def test_live_transformers_float32_is_within_budget_and_faults_are_found():
+def _transformers_resnet18():
+    """refresnet's transformers_resnet-18 and a live transformers ResNet-18 with the same seeded weights."""
     transformers = pytest.importorskip("transformers")
     weights = synthetic_weights("transformers_resnet-18", seed=1)
-    model = refresnet.build("transformers_resnet-18", weights)
     config = transformers.ResNetConfig(depths=[2, 2, 2, 2], hidden_sizes=[64, 128, 256, 512], layer_type="basic",
-                                        num_labels=1000)
+                                       num_labels=1000)
     live = _load(transformers.ResNetForImageClassification(config), weights)
+    return refresnet.build("transformers_resnet-18", weights), live
+
+
+def test_live_transformers_float32_is_within_budget_and_faults_are_found():
+    model, live = _transformers_resnet18()
     report = _check(model, live, "resnet.encoder.stages.1.layers.0.layer.1.normalization")
     assert not report.unknown
 
@@ -68,15 +73,10 @@ def test_live_transformers_fed_unnormalised_input_is_diagnosed():
     # The image a user passes as x / 255 without ImageNet's mean/std, while the
     # oracle gets the weights' own preprocessing (no preprocessor_config.json:
     # microsoft/resnet-*'s ConvNextImageProcessor values).
-    transformers = pytest.importorskip("transformers")
     from refresnet import preprocess
     from refresnet.comparison import collect_torch
 
-    weights = synthetic_weights("transformers_resnet-18", seed=1)
-    model = refresnet.build("transformers_resnet-18", weights)
-    config = transformers.ResNetConfig(depths=[2, 2, 2, 2], hidden_sizes=[64, 128, 256, 512], layer_type="basic",
-                                       num_labels=1000)
-    live = _load(transformers.ResNetForImageClassification(config), weights)
+    model, live = _transformers_resnet18()
     pixels = np.random.default_rng(3).integers(0, 256, (1, SIZE, SIZE, 3)).astype(np.uint8)
     p = preprocess.get_preset("transformers")
     x = preprocess.transformers_float(pixels[0], p.scale, p.mean, p.std)[None].astype(np.float32)
