@@ -8,7 +8,7 @@ and what K machines would take for 50,000 images.
 Paths, each with workers = 1 and 2 (this machine has 2 cores):
 
 - serial: ``predict_dataset`` in this process, refresnet computing with N threads
-  (one image per thread, refresnet.threads) and OpenBLAS on one, as in a worker;
+  (one image per thread, refresnet.runtime.threads) and OpenBLAS on one, as in a worker;
 - local cluster: ``dataset.local_cluster(N)``, N worker processes of one thread, as
   ``--workers N`` starts them; timed after a warm-up run, so that the cluster's start
   and each worker's model load and numba cache load are reported apart;
@@ -41,7 +41,8 @@ import numpy as np  # noqa: E402
 
 import refresnet  # noqa: E402
 from fixtures import make_agree_fixtures as mk  # noqa: E402
-from refresnet import cli, dataset, threads  # noqa: E402
+from refresnet import cli, datasets as dataset  # noqa: E402
+from refresnet.runtime import threads
 
 TOTAL = 50_000
 MACHINES = (1, 2, 4, 8, 16, 32)
@@ -181,7 +182,7 @@ def main():
         f"- BLAS (threadpoolctl.threadpool_info()): {blas_info()}",
         f"- versions: python {platform.python_version()}, numpy {np.__version__}, refresnet {refresnet.__version__}, "
         f"dask {dask.__version__}, distributed {distributed.__version__}",
-        "- weights: refresnet.synthetic (seed 0); images: the generated folder of tests/fixtures/make_agree_fixtures.py "
+        "- weights: refresnet.build.synthetic (seed 0); images: the generated folder of tests/fixtures/make_agree_fixtures.py "
         "(PNGs of 40..90 pixels a side, resized by the preset), results written to a JSONL with the logits stored",
         "",
         f"## {args.arch}, preset {args.preprocess}, {n} images, batches of {args.batch_size}",

@@ -2,7 +2,7 @@
 
 refresnet reads every Keras HDF5 file (.h5, .weights.h5, .keras) in a child process
 with a memory limit and a timeout, so that a libhdf5 crash or hang on a hostile file
-is a LoadError (refresnet/formats/_isolated.py). This measures, on a ResNet-50
+is a LoadError (refresnet/io/isolated.py). This measures, on a ResNet-50
 ``.weights.h5`` (Keras 3 layout, 25.6M parameters, stored as the skeleton's
 datasets say), built here from
 the committed skeleton of a real Keras file and synthetic weights (not committed):
@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 from fixtures import keras_skeleton as ks  # noqa: E402
 from fixtures.keras_fixture import arch_weights, fixture  # noqa: E402
 
-from refresnet.formats.keras_file import read_keras_file  # noqa: E402
+from refresnet.io.keras_file import read_keras_file  # noqa: E402
 
 
 def cpu_name():

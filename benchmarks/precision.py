@@ -23,7 +23,7 @@ PARTs (default: every one whose framework is importable), each applied to the
 architectures it fits:
 
 - emulated: refresnet's own emulated float32 / tf32 / bfloat16 / float16
-  (refresnet.emulate), every architecture;
+  (refresnet.runtime.precision), every architecture;
 - torch: torchvision float64 (model.double()) and float32 (CPU, default
   settings; the TF32 switches torch.backends.cuda.matmul.allow_tf32 /
   cudnn.allow_tf32 act only on CUDA and are recorded, with
@@ -36,7 +36,7 @@ architectures it fits:
   backend) in float32 and in float64 (keras.config.set_floatx/set_dtype_policy
   before building), Keras architectures.
 
-For each architecture, the same seeded synthetic weights (refresnet.synthetic,
+For each architecture, the same seeded synthetic weights (refresnet.build.synthetic,
 seed 0) and the same batch of 2 inputs (the packaged photo
 refresnet/data/chelsea.jpg through the architecture's preset -- torchvision's, or
 Keras's 'caffe' preprocess_input -- and a seeded smooth random image of the same
@@ -68,9 +68,10 @@ import time
 import numpy as np
 
 import refresnet
-from refresnet import emulate, preprocess
-from refresnet.formats.keras_file import keras_layer_roles
-from refresnet.synthetic import synthetic_weights
+from refresnet.runtime import precision as emulate
+from refresnet import preprocess
+from refresnet.io.keras_file import keras_layer_roles
+from refresnet.build.synthetic import synthetic_weights
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PHOTO = os.path.join(os.path.dirname(refresnet.__file__), "data", "chelsea.jpg")
@@ -373,7 +374,7 @@ def bench_arch(arch, size, parts, do_compare):
 
 
 def compare_ratio(model, x, framework_model, precision="float32"):
-    from refresnet.comparison import compare
+    from refresnet.diagnose.compare import compare
 
     report = compare(model, x.astype(np.float32), framework_model, precision=precision)
     worst = max((r for r in report.layers if "ratio" in r), key=lambda r: r["ratio"])
@@ -466,7 +467,7 @@ def merge(docs):
 
 
 def markdown(doc):
-    from refresnet.comparison import BUDGET_FACTOR
+    from refresnet.diagnose.compare import BUDGET_FACTOR
 
     runs = doc["runs"]
     sizes = sorted({r["size"] for r in runs})
@@ -482,7 +483,7 @@ def markdown(doc):
         lines.append("- ONNX Runtime: " + ", ".join(f"{k} {v}" for k, v in onnx.items()) + ".")
     lines += [
         "",
-        f"Weights: refresnet.synthetic seed {SEED} (BN statistics calibrated on 64x64 inputs). Inputs: a batch of 2 "
+        f"Weights: refresnet.build.synthetic seed {SEED} (BN statistics calibrated on 64x64 inputs). Inputs: a batch of 2 "
         f"at {'/'.join(str(s) for s in sizes)}x{'/'.join(str(s) for s in sizes)}: "
         + "; ".join(sorted({", ".join(a["inputs"]) for a in doc["archs"].values()}))
         + ", as float32 values, so every framework sees the same numbers.",
@@ -492,7 +493,7 @@ def markdown(doc):
         "(the Keras runs evaluate that Dense layer once more with a linear activation), probabilities = the "
         "model's output. top-1 / top-5: fraction of images whose top-1 class / top-5 set (of the logits) equals "
         "the oracle's. torch runs on CPU: the TF32 switches act only on CUDA, so 'torch float32' is plain float32 "
-        "(oneDNN/MKL kernels). The emulated rows are refresnet.emulate (rounded operands, float32 accumulation; "
+        "(oneDNN/MKL kernels). The emulated rows are refresnet.runtime.precision (rounded operands, float32 accumulation; "
         "see its docstring).",
         "",
     ]
@@ -521,7 +522,7 @@ def markdown(doc):
 
 def arch_tables(doc, level):
     """Each architecture's table of rows and its compare lines."""
-    from refresnet.comparison import BUDGET_FACTOR
+    from refresnet.diagnose.compare import BUDGET_FACTOR
 
     lines = []
     for arch, res in doc["archs"].items():
@@ -566,7 +567,7 @@ def append_low(doc, out):
 
 def notes(doc):
     """The notes under the tables, their numbers taken from the results."""
-    from refresnet.comparison import BUDGET_FACTOR
+    from refresnet.diagnose.compare import BUDGET_FACTOR
 
     ratios = {(a, label): c["max_ratio"] for a, res in doc["archs"].items() for label, c in res["compare"].items()}
     out = ["## Notes", "",
@@ -597,7 +598,7 @@ def notes(doc):
     if any(is_keras(a) for a in doc["archs"]):
         out.append("- Keras probabilities: their error comes from the one or two classes that dominate them, so it "
                    "scatters more than the logits' (compare measures a softmax output as log-probabilities, "
-                   "refresnet/comparison.py).")
+                   "refresnet/diagnose/compare.py).")
     frameworks = {l.split()[0] for a, l, _ in f32}
     missing = [n for k, n in (("torch", "torch"), ("onnxruntime", "ONNX Runtime"), ("keras", "TF/Keras"))
                if k not in frameworks]

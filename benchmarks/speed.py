@@ -29,8 +29,8 @@ import time
 import numpy as np
 
 import refresnet
-from refresnet import threads
-from refresnet.synthetic import synthetic_weights
+from refresnet.runtime import threads
+from refresnet.build.synthetic import synthetic_weights
 
 
 def median_time(fn, repeats):
@@ -76,7 +76,7 @@ def network_flops(model, x):
 def gemm_products(model, x):
     """Random operands of the shapes of one image's per-layer conv GEMMs (one
     product per layer and group: what a plain im2col implementation computes)."""
-    from refresnet.ops.conv2d import geometry
+    from refresnet.runtime.ops.conv2d import geometry
 
     trace = model.trace(x[:1])
     rng = np.random.default_rng(0)
@@ -149,7 +149,7 @@ if which == "cli-synthetic":
         refresnet.cli.main(["predict", sys.argv[5], "--weights", "synthetic:" + arch])
     print(json.dumps({"peak_mb": hwm() / 1024, "before_mb": base / 1024, "seconds": time.perf_counter() - t}))
     sys.exit(0)
-from refresnet.synthetic import synthetic_weights
+from refresnet.build.synthetic import synthetic_weights
 w = synthetic_weights(arch, seed=0, calibrate=False)
 x = np.random.default_rng(0).normal(size=(batch, 3, size, size))
 base = hwm()

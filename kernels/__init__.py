@@ -2,7 +2,7 @@
 
 Rules every kernel here keeps (tests/test_kernels.py checks the flags):
 - arrays and ints only, no Python objects; callers validate dtype, shape and
-  contiguity first (``refresnet.ops``);
+  contiguity first (``refresnet.runtime.ops``);
 - ``fastmath=False``: no reassociation, so each output is summed in the order the
   loop states;
 - each output is computed by one loop iteration in a stated order, so its bits

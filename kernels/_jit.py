@@ -9,7 +9,7 @@ import numba
 # threads keep spinning for a while after each call; numba threads started right
 # after them fought those workers for the cores and made batch norm 10x slower
 # here (2-core machine, OpenBLAS 0.3.31). Parallelism across images is arranged
-# by the caller instead (refresnet/threads.py).
+# by the caller instead (refresnet/runtime/threads.py).
 # nogil=True: the caller runs images in parallel Python threads.
 FLAGS = dict(fastmath=False, cache=True, nogil=True)
 

@@ -52,7 +52,7 @@ def linear(x, w, b, out):
 def linear32(x, w, out):
     """out[n, o] = sum_i x[n, i] * w[o, i] for float32 arrays, each product and
     partial sum rounded to float32, summed in order of i (the emulated float32
-    classifier of refresnet/emulate.py; the bias is added by the caller)."""
+    classifier of refresnet/runtime/precision.py; the bias is added by the caller)."""
     N, I = x.shape
     O = w.shape[0]
     for no in range(N * O):

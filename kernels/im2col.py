@@ -13,7 +13,7 @@ def im2col(x, taps, cols):
 
         iy = oy*sh - pad_top + i*dh,   ix = ox*sw - pad_left + j*dw,
 
-    or -1 where that lies in the zero padding (refresnet.ops.conv2d.taps builds
+    or -1 where that lies in the zero padding (refresnet.runtime.ops.conv2d.taps builds
     it from the layer's geometry); then
 
         cols[c*kh*kw + t, q] = x[c].flat[taps[t, q]]   (0 where taps[t, q] < 0).

@@ -17,11 +17,11 @@ if _ilu.find_spec(__name__ + ".kernels") is None:
     _spec.loader.exec_module(_mod)
 
 from . import ops  # noqa: E402
-from .archs import ARCHS, Arch, get_arch
+from .families.archs import ARCHS, Arch, get_arch
 from .errors import ArchitectureError, LoadError
 from .model import Model, build
 from .load import load
-from .comparison import compare
+from .diagnose.compare import compare
 from . import testing  # noqa: E402,F401 - refresnet.testing.assert_matches_oracle
 
 __version__ = "0.1.0"

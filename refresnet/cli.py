@@ -17,10 +17,10 @@ import traceback
 
 import numpy as np
 
-from . import dataset as _dataset
-from . import labels as _labels
+from . import datasets as _dataset
+from .families import labels as _labels
 from . import preprocess as _pre
-from .archs import ARCHS, get_arch
+from .families.archs import ARCHS, get_arch
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -76,14 +76,14 @@ def keras_model_dirs():
 
 
 # The Hub repositories of the rows' default weights: each timm row's default tag
-# (refresnet/timm_cfgs.py, timm's hf_hub_id "timm/" + model.tag) and Microsoft's
+# (refresnet/families/timm_cfgs.py, timm's hf_hub_id "timm/" + model.tag) and Microsoft's
 # transformers ResNets (the microsoft/resnet-* configs of archs.py).
 TRANSFORMERS_REPOS = {f"transformers_resnet-{d}": f"microsoft/resnet-{d}" for d in (18, 26, 34, 50, 101, 152)}
 
 
 def hub_repo(name):
     """The Hub repository ("ORG/NAME") of row ``name``'s default weights, or None."""
-    from .timm_cfgs import DEFAULT_TAGS, hub_repo as timm_repo
+    from .families.timm_cfgs import DEFAULT_TAGS, hub_repo as timm_repo
 
     if name.startswith("timm_") and name[len("timm_"):] in DEFAULT_TAGS:
         return timm_repo(name[len("timm_"):])
@@ -93,10 +93,10 @@ def hub_repo(name):
 def find_cached_weights(arch=None):
     """(path, arch name) of the first official file found in the framework caches:
     the torch hub and Keras caches (OFFICIAL_FILES), then the Hugging Face Hub
-    cache (refresnet.hub.hub_cache_dir) for the rows whose default weights are a
+    cache (refresnet.families.hub.hub_cache_dir) for the rows whose default weights are a
     Hub repository, a snapshot directory (the one refs/main names first) that holds
     a weight file."""
-    from . import hub
+    from .families import hub
 
     names = [arch] if arch is not None else list(OFFICIAL_FILES) + [n for n in ARCHS if hub_repo(n)]
     for name in names:
@@ -115,7 +115,7 @@ def find_cached_weights(arch=None):
 
 
 def _missing_weights_message(arch):
-    from . import hub
+    from .families import hub
 
     name = arch or "resnet50"
     row = get_arch(name)
@@ -168,7 +168,7 @@ def read_weight_dict(spec, arch=None):
     synthetic:ARCH[:SEED] spec."""
 
     if spec.startswith("synthetic:"):
-        from .synthetic import synthetic_weights
+        from .build.synthetic import synthetic_weights
 
         name, seed = parse_synthetic(spec)
         if arch is not None and get_arch(arch).name != name:
@@ -424,7 +424,7 @@ def inspect_report(spec, arch=None):
         tensors.append(
             {"name": name, "shape": list(np.shape(v)), "dtype": str(getattr(v, "dtype", type(v).__name__)), "l2": float(np.sqrt(np.sum(c * c))), "hash": fp}
         )
-    from .schemes import SCHEMES
+    from .families.schemes import SCHEMES
 
     variant = SCHEMES[row.naming].summary if row.naming in SCHEMES else row.naming
     if row.conv_padding == "same":
@@ -513,11 +513,11 @@ def run_inspect(args):
 
 # ------------------------------------------------------------------ parser
 def _compare_module():
-    """refresnet.comparison if it exists and offers add_arguments(subparser) and run(args)."""
+    """refresnet.diagnose.compare if it exists and offers add_arguments(subparser) and run(args)."""
     try:
-        if importlib.util.find_spec("refresnet.comparison") is None:
+        if importlib.util.find_spec("refresnet.diagnose.compare") is None:
             return None
-        mod = importlib.import_module("refresnet.comparison")
+        mod = importlib.import_module("refresnet.diagnose.compare")
     except Exception:  # a broken optional module must not break predict/inspect
         if "--debug" in sys.argv:
             traceback.print_exc()
@@ -560,7 +560,7 @@ def build_parser():
     q.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     q.set_defaults(func=run_inspect)
 
-    from . import agree as _agree
+    from .diagnose import agree as _agree
 
     a = sub.add_parser("agree", help="a framework's outputs over a dataset against a predict --out run: "
                        "top-1/top-5 agreement, errors, each flip judged rounding or bug")
@@ -572,7 +572,7 @@ def build_parser():
     if cmp is not None:
         c = sub.add_parser("compare", help=(cmp.__doc__ or "compare").strip().splitlines()[0])
         cmp.add_arguments(c)
-        from . import collect_onnx
+        from .diagnose import collect_onnx
 
         collect_onnx.add_arguments(c)  # compare --onnx MODEL.onnx --input x.npy
         if not any(a.dest == "debug" for a in c._actions):

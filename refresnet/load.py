@@ -4,10 +4,10 @@ import os
 import struct
 import zipfile
 
-from .archs import get_arch
-from .detect import detect_arch
+from .families.archs import get_arch
+from .families.detect import detect_arch
 from .errors import LoadError
-from .formats import guarded, open_regular
+from .io import guarded, open_regular
 from .model import Model
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -67,14 +67,14 @@ def _read_weights(path):
     if fmt == "onnx":
         raise LoadError(path, "an ONNX model is a graph, not a weight dict for a table row; open it with refresnet.load")
     if fmt.startswith("torch"):
-        from .formats.torch_file import extract_state_dict, read_torch_file
+        from .io.torch_file import extract_state_dict, read_torch_file
 
         return extract_state_dict(read_torch_file(path), path), fmt, {}
     if fmt == "safetensors":
-        from .formats.safetensors_file import read_safetensors
+        from .io.safetensors_file import read_safetensors
 
         return read_safetensors(path), fmt, {}
-    from .formats.keras_file import read_keras_file
+    from .io.keras_file import read_keras_file
 
     kw = read_keras_file(path)
     return dict(kw.weights), kw.format, {"keras": kw}
@@ -83,8 +83,8 @@ def _read_weights(path):
 def resolve(path, arch=None):
     """(weights file, weights dict, format, Arch row, config dict or None) for a
     weight file or a snapshot directory: a config.json beside the weights decides
-    the architecture (refresnet/hub.py), else the names and shapes do."""
-    from . import hub
+    the architecture (refresnet/families/hub.py), else the names and shapes do."""
+    from .families import hub
 
     path = os.fspath(path)
     if os.path.isdir(path):
@@ -109,7 +109,7 @@ def load(path, arch=None, include_top=None, pooling=None):
     A Hub snapshot directory may be given; a config.json beside the weights
     decides the architecture. An ONNX model (.onnx, needs the onnx package) is
     its own graph: the Model computes it node by node
-    (refresnet/formats/onnx_file.py). ``include_top``: None = as the file has
+    (refresnet/io/onnx_file.py). ``include_top``: None = as the file has
     it. ``pooling`` (Keras without top): None, "avg" or "max". Every problem
     raises refresnet.LoadError naming the file.
     """
@@ -118,7 +118,7 @@ def load(path, arch=None, include_top=None, pooling=None):
         # An ONNX file is a graph, not weights for a row: it runs as it is.
         if arch is not None or include_top is not None or pooling is not None:
             raise LoadError(path, "an ONNX model runs its own graph; arch=, include_top= and pooling= do not apply")
-        from .formats.onnx_file import load_onnx
+        from .io.onnx_file import load_onnx
 
         return load_onnx(path)
     path, weights, fmt, row, _ = resolve(path, arch)

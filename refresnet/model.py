@@ -4,9 +4,9 @@ from collections import OrderedDict
 
 import numpy as np
 
-from . import executor, threads
-from .archs import get_arch
-from .graph import build_graph
+from .runtime import executor, threads
+from .families.archs import get_arch
+from .build.graph import build_graph
 
 
 class Model:
@@ -16,7 +16,7 @@ class Model:
     Keras: NHWC, already preprocessed) and returns what it returns (torchvision:
     logits; Keras: softmax probabilities with the top, else the feature map or the
     pooled features). ``model.trace(x)`` returns every named layer's output.
-    Both run on refresnet's one interpreter (refresnet/executor.py) and give the
+    Both run on refresnet's one interpreter (refresnet/runtime/executor.py) and give the
     same bits for an image alone or in any batch, on any number of threads.
     """
 
@@ -27,7 +27,7 @@ class Model:
         self.path = path
         self.source = source  # e.g. "torch zip", "keras .weights.h5"
         # consume: ``weights`` is the loader's own dict; its tensors are taken out
-        # of it while the graph is built (refresnet/params.py).
+        # of it while the graph is built (refresnet/build/params.py).
         nodes, info = build_graph(self.arch, weights, include_top=include_top, pooling=pooling, path=path,
                                   consume=consume)
         self.include_top = info["include_top"]
@@ -39,7 +39,7 @@ class Model:
     def from_program(cls, program, arch, *, input_check, path=None, source=None, include_top=True,
                      num_classes=None):
         """A Model that runs ``program`` (an executor.Program read from a file,
-        e.g. an ONNX graph: refresnet.formats.onnx_file) instead of a row's graph.
+        e.g. an ONNX graph: refresnet.io.onnx_file) instead of a row's graph.
         ``arch`` describes it (name, framework, layout, describe()); its values
         are the program's own, so nothing is transposed (layout is neither NCHW
         nor NHWC); ``input_check(x)`` turns the caller's array into the
@@ -110,10 +110,10 @@ class Model:
         Names that torchvision uses for a module called several times (each
         block's ``relu``) hold the last call's output, and ``name#k`` each call's.
         ``precision``: emulate float32, tf32, bfloat16 or float16
-        (refresnet/emulate.py) instead of computing in float64."""
+        (refresnet/runtime/precision.py) instead of computing in float64."""
         xi = self._to_internal(x)
         if precision is not None:
-            from .emulate import STORAGE, check_precision, round_to
+            from .runtime.precision import STORAGE, check_precision, round_to
 
             xi = round_to(xi, STORAGE[check_precision(precision)])
         # Internal nodes ("~" names, such as the add before a block's ReLU) are

@@ -19,7 +19,7 @@ Reproduced with Pillow and NumPy only (no torch, no TensorFlow):
 ``timm-*`` (timm eval transform) / ``transformers-*`` (transformers ConvNextImageProcessor)
     Built from the weights' own files (a timm ``pretrained_cfg``, a
     ``preprocessor_config.json``) or, without them, from each row's default
-    (:func:`timm_preset`, :func:`transformers_preset`, refresnet/timm_cfgs.py).
+    (:func:`timm_preset`, :func:`transformers_preset`, refresnet/families/timm_cfgs.py).
 
 Two stages are exposed, because they are checked differently against the
 frameworks: the uint8 image right before the conversion to float (bit-exact: the
@@ -361,14 +361,14 @@ def get_preset(name):
 
 def preset_for(arch, path=None):
     """The preprocessing the weights were made for, as the row's naming scheme
-    says (refresnet/schemes.py ``preset``): a fixed preset (Keras v1 and the old
+    says (refresnet/families/schemes.py ``preset``): a fixed preset (Keras v1 and the old
     Keras names 'keras-caffe', CIFAR 'cifar', the Keras CIFAR example 'cifar-0-1')
     or a rule that reads the weights' name or files (torchvision
     'torchvision-232' for the official files that use it, else 'torchvision';
     Keras V2 'keras-tf'; timm the config.json's pretrained_cfg, else the model's
     default tag; transformers the preprocessor_config.json, else
     microsoft/resnet-*'s)."""
-    from .schemes import SCHEMES
+    from .families.schemes import SCHEMES
 
     scheme = SCHEMES.get(getattr(arch, "naming", None))
     if scheme is None:
@@ -417,7 +417,7 @@ def open_rgb(path, max_pixels=None):
     IMAGE_FORMATS, at most ``max_pixels`` (default :func:`max_image_pixels`) pixels,
     checked from the header before decoding. Any problem, whatever Pillow raises,
     is an ImageError naming the file."""
-    from .formats import open_regular
+    from .io import open_regular
 
     path = os.fspath(path)
     limit = max_image_pixels() if max_pixels is None else int(max_pixels)

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .comparison import collect, compare
+from .diagnose.compare import collect, compare
 
 
 def assert_matches_oracle(model, x, theirs, precision="float32"):

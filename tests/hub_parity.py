@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import refresnet
-from refresnet import hub
+from refresnet.families import hub
 from fixtures import hub_fixture as hf
 from fixtures import tv_fixture as tv
 from fixtures.sketch import failures as layer_failures

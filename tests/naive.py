@@ -1,4 +1,4 @@
-"""Slow, obviously correct references for the ops in refresnet.ops.
+"""Slow, obviously correct references for the ops in refresnet.runtime.ops.
 
 Used only by the tests; refresnet never imports this file. Each function is
 written from the op's definition, not from refresnet's code: plain Python loops

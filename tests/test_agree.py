@@ -14,10 +14,10 @@ import pytest
 
 from fixtures import make_agree_fixtures as mk
 from fixtures.paths import fixture_file
-from refresnet import agree as ag
-from refresnet import cli, dataset
+from refresnet.diagnose import agree as ag
+from refresnet import cli, datasets as dataset
 from refresnet.errors import ResultsError
-from refresnet.synthetic import synthetic_weights
+from refresnet.build.synthetic import synthetic_weights
 
 
 def _recorded(name):
@@ -33,7 +33,7 @@ def meta():
     with open(fixture_file("agree", "meta.json", mk.REGENERATE)) as f:
         m = json.load(f)
     if mk.weights_sha(synthetic_weights(m["arch"], seed=m["seed"])) != m["weights_sha256"]:
-        pytest.fail(f"refresnet.synthetic's {m['arch']} weights changed since the torch runs were recorded; "
+        pytest.fail(f"refresnet.build.synthetic's {m['arch']} weights changed since the torch runs were recorded; "
                     f"regenerate them with: {mk.REGENERATE}", pytrace=False)
     return m
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import refresnet
-from refresnet import synthetic
+from refresnet.build import synthetic
 
 
 @functools.lru_cache(maxsize=None)
@@ -169,7 +169,7 @@ def test_tensor_shapes_match_the_frameworks(name, key, shape):
 
 @pytest.mark.parametrize("name", sorted(refresnet.ARCHS))
 def test_detection_finds_the_row_from_names_and_shapes(name):
-    from refresnet.detect import detect_arch
+    from refresnet.families.detect import detect_arch
 
     row = refresnet.ARCHS[name]
     weights = synthetic_weights(name, seed=0, calibrate=False)

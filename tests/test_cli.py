@@ -18,7 +18,7 @@ import pytest
 
 from fixtures import make_preprocess_fixtures as mk
 from refresnet import cli
-from refresnet.labels import imagenet_labels
+from refresnet.families.labels import imagenet_labels
 
 PREDICT_ATOL = 1e-6
 TV = np.load(os.path.join(mk.OUT, "torchvision.npz"))
@@ -150,7 +150,7 @@ def test_no_weights_and_empty_caches_says_which_file_and_where(tmp_path, monkeyp
 
 def test_weights_found_in_torch_cache_are_named(tmp_path, monkeypatch, capsys):
     safetensors_numpy = pytest.importorskip("safetensors.numpy")
-    from refresnet.synthetic import synthetic_weights
+    from refresnet.build.synthetic import synthetic_weights
 
     ckpt = tmp_path / "torch" / "hub" / "checkpoints"
     ckpt.mkdir(parents=True)
@@ -211,11 +211,11 @@ def test_inspect_keras_synthetic_table(capsys):
 
 
 def test_compare_subcommand_registered_when_module_offers_it(monkeypatch):
-    fake = types.ModuleType("refresnet.comparison")
-    fake.__spec__ = importlib.machinery.ModuleSpec("refresnet.comparison", None)
+    fake = types.ModuleType("refresnet.diagnose.compare")
+    fake.__spec__ = importlib.machinery.ModuleSpec("refresnet.diagnose.compare", None)
     fake.add_arguments = lambda p: p.add_argument("things", nargs="*")
     fake.run = lambda args: 7
-    monkeypatch.setitem(sys.modules, "refresnet.comparison", fake)
+    monkeypatch.setitem(sys.modules, "refresnet.diagnose.compare", fake)
     assert cli.main(["compare", "a", "b"]) == 7
 
 

@@ -12,8 +12,9 @@ import pytest
 from fixtures import hub_fixture as hf
 from fixtures import make_preprocess_fixtures as mk
 from fixtures.paths import fixture_file
-from refresnet import cli, labels
-from refresnet.archs import get_arch
+from refresnet import cli
+from refresnet.families import labels
+from refresnet.families.archs import get_arch
 
 PHOTO = mk.SHIPPED_PHOTO
 HF_NAMES = ["cat", "dog", "fish", "owl", "yak"]  # hf_tiny's id2label (hub_fixture.HF_TINY_CONFIG)

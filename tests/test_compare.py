@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 import refresnet
-from refresnet import comparison as cmp
-from refresnet.comparison import compare, metrics
-from refresnet.synthetic import synthetic_weights
+from refresnet.diagnose import compare as cmp
+from refresnet.diagnose.compare import compare, metrics
+from refresnet.build.synthetic import synthetic_weights
 
 HERE = os.path.dirname(__file__)
 FIXTURES = os.path.join(HERE, "fixtures", "compare")
@@ -47,7 +47,7 @@ def case(arch):
     z = np.load(path)
     weights = synthetic_weights(arch, seed=0)
     if not np.allclose(_fingerprint(weights), z["fingerprint"], rtol=1e-12, atol=0):
-        pytest.fail(f"refresnet.synthetic weights changed since {path} was recorded; regenerate with: {REGEN}")
+        pytest.fail(f"refresnet.build.synthetic weights changed since {path} was recorded; regenerate with: {REGEN}")
     model = refresnet.build(arch, weights)
     variants = {}
     for key in z.files:

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 import refresnet
-from refresnet import comparison as cmp
-from refresnet.comparison import compare
-from refresnet.synthetic import synthetic_weights
+from refresnet.diagnose import compare as cmp
+from refresnet.diagnose.compare import compare
+from refresnet.build.synthetic import synthetic_weights
 from fixtures.paths import fixture_file
 
 REGEN = ("python tests/fixtures/make_compare_bug_fixtures.py dump && SYNTHETIC_NPZ_DIR=/tmp/synthetic-npz "
@@ -35,7 +35,7 @@ def load(name, arch):
         z = np.load(fixture_file("compare", name, REGEN))
         weights = synthetic_weights(arch, seed=0)
         if not np.allclose(_fingerprint(weights), z["fingerprint"], rtol=1e-12, atol=0):
-            pytest.fail(f"refresnet.synthetic weights changed since {name} was recorded; regenerate with: {REGEN}")
+            pytest.fail(f"refresnet.build.synthetic weights changed since {name} was recorded; regenerate with: {REGEN}")
         variants = {}
         for key in z.files:
             if "/" in key:

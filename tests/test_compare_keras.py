@@ -2,7 +2,7 @@
 
 tests/fixtures/compare/keras_resnet50.npz (made by make_compare_fixtures.py keras
 with Keras 3 on TensorFlow) holds keras.applications.ResNet50's own NHWC
-activations on refresnet.synthetic weights for a correct model, for one with a
+activations on refresnet.build.synthetic weights for a correct model, for one with a
 BatchNormalization epsilon of 1e-3, and for the correct model fed RGB where it
 wants BGR. compare must find nothing in the correct run and each fault at
 exactly its layer, with its cause.
@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 import refresnet
-from refresnet import comparison as cmp
-from refresnet.comparison import compare
-from refresnet.synthetic import synthetic_weights
+from refresnet.diagnose import compare as cmp
+from refresnet.diagnose.compare import compare
+from refresnet.build.synthetic import synthetic_weights
 from fixtures.paths import fixture_file
 
 REGEN = "/work/venv-tf/bin/python tests/fixtures/make_compare_fixtures.py keras"
@@ -40,7 +40,7 @@ def case():
         assert str(z["arch"]) == ARCH and int(z["seed"]) == SEED and str(z["eps_layer"]) == EPS_LAYER
         weights = synthetic_weights(ARCH, seed=SEED)
         if not np.allclose(_fingerprint(weights), z["fingerprint"], rtol=1e-12, atol=0):
-            pytest.fail(f"refresnet.synthetic weights changed since the Keras compare fixture was recorded; "
+            pytest.fail(f"refresnet.build.synthetic weights changed since the Keras compare fixture was recorded; "
                         f"regenerate with: {REGEN}")
         variants = {}
         for key in z.files:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import refresnet
-from refresnet.comparison import compare
-from refresnet.synthetic import synthetic_weights
+from refresnet.diagnose.compare import compare
+from refresnet.build.synthetic import synthetic_weights
 from fixtures.paths import fixture_file
 
 REGEN = ("python tests/fixtures/make_compare_bug_fixtures.py dump && SYNTHETIC_NPZ_DIR=/tmp/synthetic-npz "
@@ -24,7 +24,7 @@ def case():
         keys = sorted(weights)
         fp = np.array([float(np.sum(np.abs(np.asarray(weights[k], dtype=np.float64)))) for k in keys[:: max(1, len(keys) // 16)]])
         if not np.allclose(fp, z["fingerprint"], rtol=1e-12, atol=0):
-            pytest.fail(f"refresnet.synthetic weights changed since keras_bugs.npz was recorded; regenerate with: {REGEN}")
+            pytest.fail(f"refresnet.build.synthetic weights changed since keras_bugs.npz was recorded; regenerate with: {REGEN}")
         variants = {}
         for key in z.files:
             if "/" in key:

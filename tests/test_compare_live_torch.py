@@ -11,10 +11,10 @@ torchvision = pytest.importorskip("torchvision")
 F = torch.nn.functional
 
 import refresnet  # noqa: E402
-from refresnet.comparison import collect_torch, compare  # noqa: E402
-from refresnet.synthetic import synthetic_weights  # noqa: E402
-from refresnet import emulate  # noqa: E402
-from refresnet.executor import Node  # noqa: E402
+from refresnet.diagnose.compare import collect_torch, compare  # noqa: E402
+from refresnet.build.synthetic import synthetic_weights  # noqa: E402
+from refresnet.runtime import precision as emulate  # noqa: E402
+from refresnet.runtime.executor import Node  # noqa: E402
 from tolerances import rel_err  # noqa: E402
 
 SIZE = 64

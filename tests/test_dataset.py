@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from fixtures import make_agree_fixtures as mk
-from refresnet import cli, dataset
+from refresnet import cli, datasets as dataset
 from refresnet.errors import ResultsError
 
 WEIGHTS = "synthetic:resnet18"

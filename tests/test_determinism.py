@@ -3,7 +3,7 @@ across repeated calls, batch compositions and thread counts.
 
 torch's float64 CPU output is not batch-invariant (docs/FACTS.md §4); refresnet
 promises it is, because every path makes the same floating-point operations for an
-image (refresnet/executor.py): the tests at the end check that invariant itself, on
+image (refresnet/runtime/executor.py): the tests at the end check that invariant itself, on
 the BLAS calls, so that they hold on any CPU. Compared on the raw bits
 (`.view(np.uint64)`), so even -0.0 vs 0.0 or a different NaN would fail.
 """
@@ -129,7 +129,7 @@ def test_thread_count_does_not_change_a_bit(tmp_path):
 
 
 def test_refresnet_thread_setting_does_not_change_a_bit():
-    from refresnet import threads
+    from refresnet.runtime import threads
 
     weights_r18 = weights("resnet18")
     model = refresnet.build("resnet18", weights_r18)
@@ -146,7 +146,7 @@ def test_refresnet_thread_setting_does_not_change_a_bit():
 
 
 # A single image (or the one left over from rounds of one image per thread) is
-# shared by all the threads (refresnet/executor.py Team): grouped convs, Keras's
+# shared by all the threads (refresnet/runtime/executor.py Team): grouped convs, Keras's
 # zero paddings, subsampling shortcuts, flatten and softmax, and the CIFAR
 # option-A shortcut each take a different path through it.
 TEAM_ARCHS = ["resnext50_32x4d", "keras_resnet50v2", "keras_resnet50", "cifar_resnet20", "keras_cifar_resnet20"]
@@ -155,7 +155,7 @@ THREAD_COUNTS = (1, 2, 3, 4, 8)
 
 @contextlib.contextmanager
 def refresnet_threads(n):
-    from refresnet import threads
+    from refresnet.runtime import threads
 
     before = threads.get_num_threads()
     threads.set_num_threads(n)
@@ -166,7 +166,7 @@ def refresnet_threads(n):
 
 
 def _synthetic_case(arch, batch=1):
-    from refresnet.synthetic import synthetic_weights
+    from refresnet.build.synthetic import synthetic_weights
 
     m = refresnet.build(arch, synthetic_weights(arch, seed=3))
     hw = (32, 32) if "cifar" in arch else (67, 75)
@@ -189,7 +189,7 @@ def test_one_image_gives_the_same_bits_on_any_number_of_threads(arch):
 
 
 def test_an_input_too_small_on_two_threads_names_the_layer():
-    from refresnet.synthetic import synthetic_weights
+    from refresnet.build.synthetic import synthetic_weights
 
     # The Keras CIFAR head is AveragePooling2D(8): a 16x16 image leaves it a 4x4 map.
     m = refresnet.build("keras_cifar_resnet20", synthetic_weights("keras_cifar_resnet20", seed=3))
@@ -201,11 +201,11 @@ def test_an_input_too_small_on_two_threads_names_the_layer():
 # ---------------------------------------------------------------- the invariant itself
 # The bit-for-bit tests above pass on the CPU they run on. The property that makes
 # them pass on every CPU is that every path makes the same BLAS calls for an image:
-# the same operand shapes, strides and contents (refresnet/blas.py records them).
+# the same operand shapes, strides and contents (refresnet/runtime/blas.py records them).
 # These tests check that directly, so they hold whatever the BLAS computes.
 
 def _calls(fn):
-    from refresnet import blas
+    from refresnet.runtime import blas
 
     with blas.recording() as calls:
         fn()
@@ -239,7 +239,7 @@ def _calls_of_images(m, images):
 
 @pytest.mark.parametrize("arch", ["resnet18", "keras_resnet50v2"])
 def test_gemm_calls_are_the_same_in_call_trace_and_compare(arch):
-    from refresnet import comparison
+    from refresnet.diagnose import compare as comparison
 
     m, x = _synthetic_case(arch, batch=2)
     call = _calls_of_images(m, x)
@@ -266,7 +266,7 @@ def test_gemm_calls_are_the_same_in_call_trace_and_compare(arch):
 
 
 def test_every_blas_call_in_refresnet_goes_through_blas_gemm():
-    # The call records above see only refresnet.blas.gemm: any other product in the
+    # The call records above see only refresnet.runtime.blas.gemm: any other product in the
     # package (matmul, dot, the @ operator, linalg) would escape them. Code tokens
     # only: docstrings and comments may write "x @ w".
     import io
@@ -290,4 +290,4 @@ def test_every_blas_call_in_refresnet_goes_through_blas_gemm():
                     prev.type in (tokenize.NAME, tokenize.NUMBER) or prev.string in (")", "]"))
                 if attr or infix:
                     offenders.append(f"{os.path.relpath(path, root)}:{tok.start[0]}: {tok.line.strip()}")
-    assert not offenders, "BLAS calls outside refresnet/blas.py:\n" + "\n".join(offenders)
+    assert not offenders, "BLAS calls outside refresnet/runtime/blas.py:\n" + "\n".join(offenders)

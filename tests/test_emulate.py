@@ -1,4 +1,4 @@
-"""refresnet.emulate: rounding to reduced formats and emulated ops.
+"""refresnet.runtime.precision: rounding to reduced formats and emulated ops.
 
 Rounding is checked on hand-computed values and against NumPy's own IEEE casts
 (float32, float16); the emulated conv against torch's float32 conv recorded in
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import refresnet
-from refresnet import emulate
-from refresnet.executor import Node
+from refresnet.runtime import precision as emulate
+from refresnet.runtime.executor import Node
 from tolerances import rel_err
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "compare", "conv.npz")
@@ -98,7 +98,7 @@ def test_emulated_float32_conv_agrees_with_torch_float32_conv_within_float32_rou
     assert e_torch < 16 * 2.0**-24
     assert e_between <= e_ours + e_torch
     # and the emulation is not float64 in disguise
-    f64 = refresnet.ops.conv2d(z["x"], **{k: v for k, v in node.kwargs.items()})
+    f64 = refresnet.runtime.ops.conv2d(z["x"], **{k: v for k, v in node.kwargs.items()})
     assert rel_err(f64, exact) < 1e-13
     assert rel_err(ours, exact) > 100 * rel_err(f64, exact)
 
@@ -118,17 +118,17 @@ def test_emulated_ops_without_arithmetic_are_exact_and_others_round():
     x = np.random.default_rng(2).normal(0.0, 1.0, (1, 2, 5, 5))
     xr = emulate.round_to(x, "bfloat16")
     pool = Node("p", "max_pool2d", ("input",), dict(kernel_size=3, stride=2, padding=1))
-    assert np.array_equal(emulate.run_node(pool, [x], "bfloat16"), refresnet.ops.max_pool2d(xr, 3, 2, 1))
+    assert np.array_equal(emulate.run_node(pool, [x], "bfloat16"), refresnet.runtime.ops.max_pool2d(xr, 3, 2, 1))
     bn = Node("bn", "batch_norm", ("input",),
               dict(mean=np.array([0.1, -0.2]), var=np.array([0.5, 2.0]), gamma=np.array([1.1, 0.9]),
                    beta=np.array([0.0, 0.3]), eps=1e-5))
     y = emulate.run_node(bn, [x], "float16")
     assert np.array_equal(y, emulate.round_to(y, "float16"))
-    assert 0 < rel_err(y, refresnet.ops.batch_norm(x, **bn.kwargs)) < 2.0**-9
+    assert 0 < rel_err(y, refresnet.runtime.ops.batch_norm(x, **bn.kwargs)) < 2.0**-9
 
 
 def test_emulated_network_error_grows_from_float32_to_bfloat16():
-    from refresnet.synthetic import synthetic_weights
+    from refresnet.build.synthetic import synthetic_weights
 
     model = refresnet.build("resnet18", synthetic_weights("resnet18", seed=0))
     x = np.random.default_rng(3).normal(0.0, 1.0, (1, 3, 32, 32))

@@ -359,7 +359,7 @@ def test_budget_message_gives_the_figures(refusals):
 # =============================================================================== crash and hang of a reader child
 def test_a_crash_in_the_reader_child_is_a_load_error(tmp_path):
     from refresnet.errors import LoadError
-    from refresnet.formats import _isolated
+    from refresnet.io import isolated as _isolated
 
     script = tmp_path / "crash.py"
     script.write_text("import ctypes\nctypes.string_at(0)\n")  # a segfault, as libhdf5's
@@ -369,7 +369,7 @@ def test_a_crash_in_the_reader_child_is_a_load_error(tmp_path):
 
 def test_a_hang_in_the_reader_child_is_a_load_error(tmp_path):
     from refresnet.errors import LoadError
-    from refresnet.formats import _isolated
+    from refresnet.io import isolated as _isolated
 
     script = tmp_path / "hang.py"
     script.write_text("while True:\n    pass\n")
@@ -379,7 +379,7 @@ def test_a_hang_in_the_reader_child_is_a_load_error(tmp_path):
 
 def test_the_reader_child_is_memory_limited(tmp_path):
     from refresnet.errors import LoadError
-    from refresnet.formats import _isolated
+    from refresnet.io import isolated as _isolated
 
     script = tmp_path / "greedy.py"
     script.write_text("x = bytearray(4 * 2**30)\n")
@@ -407,7 +407,7 @@ def test_weights_must_be_a_regular_file(tmp_path, kind):
 def test_open_regular_does_not_block_on_a_fifo_swapped_in(tmp_path, monkeypatch):
     """A FIFO put in place between the stat check and the open: O_NONBLOCK makes the
     open return at once, and fstat refuses it."""
-    from refresnet import formats
+    from refresnet import io as formats
     from refresnet.errors import LoadError
 
     fifo = tmp_path / "w.pth"
@@ -470,7 +470,7 @@ def test_predict_dir_goes_on_past_a_fifo_and_crafted_images(tmp_path):
 # =============================================================================== the last guard
 def test_last_guard_turns_a_bug_into_a_load_error_but_lets_ctrl_c_through(tmp_path):
     from refresnet.errors import LoadError
-    from refresnet.formats import guarded
+    from refresnet.io import guarded
 
     def buggy():
         raise AttributeError("'NoneType' object has no attribute 'shape'")

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from refresnet.errors import LoadError
-from refresnet.formats import safetensors_file, torch_file
-from refresnet.formats.safetensors_file import read_safetensors
-from refresnet.formats.torch_file import LEGACY_MAGIC, LEGACY_PROTOCOL, read_torch_file
+from refresnet.io import safetensors_file, torch_file
+from refresnet.io.safetensors_file import read_safetensors
+from refresnet.io.torch_file import LEGACY_MAGIC, LEGACY_PROTOCOL, read_torch_file
 
 from fixtures.paths import fixture_file  # noqa: E402
 

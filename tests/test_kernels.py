@@ -38,8 +38,8 @@ def test_no_top_level_kernels_package_is_importable_outside_the_repository(tmp_p
 
 
 def unfold(x, kh, kw, sh, sw, dh, dw, top, left, out_h, out_w, p0, p1, cols):
-    # The kernel with refresnet.ops.conv2d's tap table for that geometry.
-    from refresnet.ops.conv2d import Geometry, taps
+    # The kernel with refresnet.runtime.ops.conv2d's tap table for that geometry.
+    from refresnet.runtime.ops.conv2d import Geometry, taps
 
     g = Geometry(kh, kw, sh, sw, dh, dw, top, left, out_h, out_w, 1, x.shape[0], 1, False)
     return K.im2col(x, taps(x.shape[1], x.shape[2], g, p0, p1), cols)

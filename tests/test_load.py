@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import refresnet
-from refresnet.synthetic import synthetic_weights
+from refresnet.build.synthetic import synthetic_weights
 
 _DTYPES = {np.dtype("float32"): "F32", np.dtype("float64"): "F64", np.dtype("float16"): "F16", np.dtype("int64"): "I64"}
 
@@ -112,7 +112,7 @@ def test_unreadable_files_name_the_file(tmp_path, content, message):
 
 
 def test_a_directory_without_weights_is_a_load_error_naming_what_it_lacks(tmp_path):
-    # A directory is read as a Hub snapshot (refresnet/hub.py): one without a
+    # A directory is read as a Hub snapshot (refresnet/families/hub.py): one without a
     # weight file says which files it looked for.
     with pytest.raises(refresnet.LoadError, match="a directory with none of model.safetensors"):
         refresnet.load(tmp_path)

@@ -1,4 +1,4 @@
-"""refresnet.formats.keras_file against the layouts real Keras writes.
+"""refresnet.io.keras_file against the layouts real Keras writes.
 
 Each skeleton in tests/fixtures/keras/ was dumped from a file written by real Keras 3
 or tf_keras (tests/fixtures/make_keras_fixtures.py); it is rebuilt here with the
@@ -18,7 +18,7 @@ import pytest
 from fixtures import keras_skeleton as ks
 from fixtures.keras_fixture import arch_weights, fixture
 from refresnet.errors import LoadError
-from refresnet.formats.keras_file import read_keras_file
+from refresnet.io.keras_file import read_keras_file
 
 
 ARCHS = ["resnet50", "resnet50v2", "resnet101", "resnet101v2", "resnet152", "resnet152v2"]

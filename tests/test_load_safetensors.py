@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from refresnet.formats.safetensors_file import read_safetensors
+from refresnet.io.safetensors_file import read_safetensors
 
 from fixtures.paths import fixture_file  # noqa: E402
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from refresnet.errors import LoadError
-from refresnet.formats.torch_file import extract_state_dict, read_torch_file
+from refresnet.io.torch_file import extract_state_dict, read_torch_file
 
 FIX = os.path.join(os.path.dirname(__file__), "fixtures", "torch_files")
 REGEN = "/work/venv-torch/bin/python tests/fixtures/make_torch_files.py"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import refresnet
-from refresnet.synthetic import synthetic_weights
+from refresnet.build.synthetic import synthetic_weights
 
 
 @pytest.mark.parametrize("arch", ["resnet18", "resnext50_32x4d", "keras_resnet50", "keras_resnet50v2", "cifar_resnet20"])
@@ -56,7 +56,7 @@ def test_repr_says_which_variant_and_constants():
 def test_a_conv_fused_with_the_relu_that_reads_it_applies_the_relu():
     # A graph with BN folded into the convs (an ONNX export) has conv -> ReLU; the
     # plan fuses the two, with or without a BN between, on one thread or shared.
-    from refresnet import executor, threads
+    from refresnet.runtime import executor, threads
 
     rng = np.random.default_rng(7)
     w = rng.normal(size=(8, 3, 3, 3))
@@ -65,7 +65,7 @@ def test_a_conv_fused_with_the_relu_that_reads_it_applies_the_relu():
     program = executor.Program(nodes, "r")
     assert [s.fused for s in program.steps] == [("c", "r")]
     x = rng.normal(size=(1, 3, 40, 36))
-    expected = np.maximum(refresnet.ops.conv2d(x, w, nodes[0].kwargs["bias"], padding=1), 0.0)
+    expected = np.maximum(refresnet.runtime.ops.conv2d(x, w, nodes[0].kwargs["bias"], padding=1), 0.0)
     assert (expected == 0).any() and (expected > 0).any()
     assert np.array_equal(program.run(x, fused=True), expected)
     team = executor.Team(2)
@@ -82,7 +82,7 @@ def test_a_conv_fused_with_the_residual_add_and_relu_gives_the_unfused_bits(size
     # The bottleneck's tail, conv3 -> bn3 -> add(identity) -> relu (or, BN folded
     # as in an ONNX export, conv -> add -> relu), becomes one plan step whose
     # epilogue adds the identity block by block; the bits are those of the four ops.
-    from refresnet import executor, threads
+    from refresnet.runtime import executor, threads
 
     rng = np.random.default_rng(8)
     w, b = rng.normal(size=(6, 4, 3, 3)), rng.normal(size=6)
@@ -97,10 +97,10 @@ def test_a_conv_fused_with_the_residual_add_and_relu_gives_the_unfused_bits(size
     fused = [s for s in program.steps if s.residual]
     assert [s.fused for s in fused] == [("c",) + (("bn",) if with_bn else ()) + ("add", "r")]
     x = rng.normal(size=(2, 4) + size)
-    y = refresnet.ops.conv2d(x, w, b, padding=1)
+    y = refresnet.runtime.ops.conv2d(x, w, b, padding=1)
     if with_bn:
-        y = refresnet.ops.batch_norm(y, **bn)
-    expected = refresnet.ops.relu(refresnet.ops.add(refresnet.ops.conv2d(x, nodes[0].kwargs["w"]), y))
+        y = refresnet.runtime.ops.batch_norm(y, **bn)
+    expected = refresnet.runtime.ops.relu(refresnet.runtime.ops.add(refresnet.runtime.ops.conv2d(x, nodes[0].kwargs["w"]), y))
     assert (expected == 0).any() and (expected > 0).any()
     assert np.array_equal(program.run(x, fused=True), expected)
     team = executor.Team(2)

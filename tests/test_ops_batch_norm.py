@@ -1,4 +1,4 @@
-"""refresnet.ops.batch_norm against the direct loop in naive.py and hand-computed values."""
+"""refresnet.runtime.ops.batch_norm against the direct loop in naive.py and hand-computed values."""
 
 import math
 
@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import naive
-from refresnet.ops import batch_norm, relu
+from refresnet.runtime.ops import batch_norm, relu
 from tolerances import OP_RTOL, rel_err
 
 # torchvision BatchNorm2d default, Keras ResNet (1.001e-5), old Keras (1e-3), and none.

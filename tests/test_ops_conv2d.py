@@ -1,4 +1,4 @@
-"""refresnet.ops.conv2d against the direct-loop reference in naive.py and hand-computed cases."""
+"""refresnet.runtime.ops.conv2d against the direct-loop reference in naive.py and hand-computed cases."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import naive
-from refresnet.ops import conv2d
+from refresnet.runtime.ops import conv2d
 from tolerances import OP_RTOL, rel_err
 
 # --- property tests against the direct loops -------------------------------------------

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import naive
-from refresnet.ops import global_avg_pool2d, global_max_pool2d, linear, relu, softmax, zero_pad2d
+from refresnet.runtime.ops import global_avg_pool2d, global_max_pool2d, linear, relu, softmax, zero_pad2d
 from tolerances import OP_RTOL, rel_err
 
 seeds = st.integers(0, 2**32 - 1)

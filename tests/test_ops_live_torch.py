@@ -1,4 +1,4 @@
-"""refresnet.ops AND the naive.py oracle against a live torch.nn.functional in float64.
+"""refresnet.runtime.ops AND the naive.py oracle against a live torch.nn.functional in float64.
 
 Checks the oracle itself is known-good (it agrees with PyTorch), and the ops with
 it. Skipped cleanly when torch is not installed; run it with the torch venv:
@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 import naive  # noqa: E402
-from refresnet import ops  # noqa: E402
+from refresnet.runtime import ops  # noqa: E402
 from tolerances import OP_RTOL, rel_err  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -31,7 +31,7 @@ def T(a):
 def check(ours, ref_naive, ref_torch, what):
     ref_torch = ref_torch.detach().numpy()
     assert rel_err(ref_naive, ref_torch) <= OP_RTOL, f"naive.{what} disagrees with torch"
-    assert rel_err(ours, ref_torch) <= OP_RTOL, f"refresnet.ops.{what} disagrees with torch"
+    assert rel_err(ours, ref_torch) <= OP_RTOL, f"refresnet.runtime.ops.{what} disagrees with torch"
 
 
 seeds = st.integers(0, 2**32 - 1)

@@ -1,4 +1,4 @@
-"""The ops ONNX graphs add (refresnet.ops sigmoid, mul, add_broadcast, reduce_mean,
+"""The ops ONNX graphs add (refresnet.runtime.ops sigmoid, mul, add_broadcast, reduce_mean,
 matmul, reshape, flatten, transpose, constant_pad2d, cast) and ONNX's SAME_LOWER
 padding, against the direct loops of naive.py and hand-computed cases."""
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import naive
-from refresnet import ops, registry
-from refresnet.executor import Node, evaluate
+from refresnet.runtime import ops, registry
+from refresnet.runtime.executor import Node, evaluate
 from tolerances import OP_RTOL, rel_err
 
 RNG = np.random.default_rng(1313)

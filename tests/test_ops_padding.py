@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import naive
-from refresnet.ops import avg_pool2d, conv2d, max_pool2d, zero_pad2d
+from refresnet.runtime.ops import avg_pool2d, conv2d, max_pool2d, zero_pad2d
 from tolerances import OP_RTOL, rel_err
 
 

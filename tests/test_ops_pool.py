@@ -1,4 +1,4 @@
-"""refresnet.ops.max_pool2d / avg_pool2d against naive.py and hand-computed PyTorch cases."""
+"""refresnet.runtime.ops.max_pool2d / avg_pool2d against naive.py and hand-computed PyTorch cases."""
 
 import math
 
@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import naive
-from refresnet.ops import avg_pool2d, max_pool2d
+from refresnet.runtime.ops import avg_pool2d, max_pool2d
 from tolerances import OP_RTOL, rel_err
 
 # --- property tests ----------------------------------------------------------------------

@@ -16,7 +16,7 @@ from PIL import Image
 
 from fixtures import make_preprocess_fixtures as mk
 from refresnet import preprocess as P
-from refresnet.archs import ARCHS, get_arch
+from refresnet.families.archs import ARCHS, get_arch
 from tolerances import FLOAT32_RTOL, rel_err
 
 REGEN = "python tests/fixtures/make_preprocess_fixtures.py"
@@ -429,7 +429,7 @@ def _as_timm_eval(data_config):
 
 
 def test_timm_default_tag_table_is_timms_default_cfgs():
-    from refresnet import timm_cfgs
+    from refresnet.families import timm_cfgs
 
     rec = _timm_cfgs()
     assert rec["timm_version"] == timm_cfgs.TIMM_VERSION

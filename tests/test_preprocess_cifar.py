@@ -5,8 +5,8 @@ import pytest
 from PIL import Image
 
 from refresnet import preprocess
-from refresnet.labels import CIFAR10_LABELS, label
-from refresnet.archs import ARCHS
+from refresnet.families.labels import CIFAR10_LABELS, label
+from refresnet.families.archs import ARCHS
 from tolerances import FLOAT32_RTOL, OP_RTOL, rel_err
 
 PHOTO = preprocess.__file__.replace("preprocess.py", "data/chelsea.jpg")

@@ -55,7 +55,7 @@ def test_nothing_to_compare_is_an_assertion_error():
 def test_live_torch_module_bfloat16_and_autocast():
     torch = pytest.importorskip("torch")
     torchvision = pytest.importorskip("torchvision")
-    from refresnet.synthetic import synthetic_weights
+    from refresnet.build.synthetic import synthetic_weights
 
     weights = synthetic_weights("resnet18", seed=0)
     tm = torchvision.models.resnet18(weights=None)

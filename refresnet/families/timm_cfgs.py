@@ -1,0 +1,111 @@
+"""The default pretrained tag of each timm row and its preprocessing, for weights
+that come without timm's config.json (a bare state dict, .safetensors or .pth,
+whose names say timm).
+
+From timm 1.0.31 ``timm/models/resnet.py`` ``default_cfgs``: a model's default
+tag is the first one listed for it (``timm.models.get_pretrained_cfg(name)``);
+its fields come from the helper it is written with:
+
+- ``_cfg``: 224, crop_pct 0.875, bilinear, ImageNet mean/std (timm's
+  IMAGENET_DEFAULT_MEAN/STD);
+- ``_tcfg`` / ``_gcfg``: the same, bicubic;
+- ``_ttcfg``: bicubic, test_input_size 288 at test_crop_pct 0.95;
+- ``_rcfg`` (the "ResNet strikes back" a1/a2/a1h weights): bicubic, crop_pct
+  0.95, test_input_size 288 at test_crop_pct 1.0;
+
+with the per-tag overrides written out below. No default tag of these rows
+changes mean/std. Three default tags are ``untrained`` (no weights on the Hub).
+
+Which size: timm's ``resolve_data_config`` / ``resolve_model_data_config``
+take ``input_size`` and ``crop_pct`` unless called with ``use_test_size=True``
+(timm/data/config.py); refresnet follows that default, so resnet50.a1_in1k is
+evaluated at 224 (resize 235, crop_pct 0.95), not at its test size 288.
+"""
+
+from ..preprocess import timm_preset
+
+TIMM_VERSION = "1.0.31"
+
+_T = dict(interpolation="bicubic")
+_TT = dict(interpolation="bicubic", test_input_size=288, test_crop_pct=0.95)  # _ttcfg
+_R = dict(interpolation="bicubic", crop_pct=0.95, test_input_size=288, test_crop_pct=1.0)  # _rcfg
+_C = dict(interpolation="bilinear")  # _cfg
+
+
+def _row(tag, base, **over):
+    return tag, dict(base, **over)
+
+
+#: timm model name -> (default tag, its preprocessing fields; the rest at _cfg's values).
+DEFAULT_TAGS = dict(
+    resnet10t=_row("c3_in1k", _TT, input_size=176, test_input_size=224),
+    resnet14t=_row("c3_in1k", _TT, input_size=176, test_input_size=224),
+    resnet18=_row("a1_in1k", _R),
+    resnet18d=_row("ra2_in1k", _TT),
+    resnet34=_row("a1_in1k", _R),
+    resnet34d=_row("ra2_in1k", _TT),
+    resnet26=_row("bt_in1k", _TT),
+    resnet26d=_row("bt_in1k", _TT),
+    resnet26t=_row("ra2_in1k", _TT, input_size=256, crop_pct=0.94, test_input_size=320, test_crop_pct=1.0),
+    resnet50=_row("a1_in1k", _R),
+    resnet50c=_row("gluon_in1k", _T),
+    resnet50d=_row("ra2_in1k", _TT),
+    resnet50s=_row("gluon_in1k", _T),
+    resnet50t=_row("untrained", _TT),
+    resnet101=_row("a1h_in1k", _R),
+    resnet101c=_row("gluon_in1k", _T),
+    resnet101d=_row("ra2_in1k", _TT, input_size=256, crop_pct=0.95, test_input_size=320, test_crop_pct=1.0),
+    resnet101s=_row("gluon_in1k", _T),
+    resnet152=_row("a1h_in1k", _R),
+    resnet152c=_row("gluon_in1k", _T),
+    resnet152d=_row("ra2_in1k", _TT, input_size=256, crop_pct=0.95, test_input_size=320, test_crop_pct=1.0),
+    resnet152s=_row("gluon_in1k", _T),
+    resnext50_32x4d=_row("a1h_in1k", _R),
+    resnext50d_32x4d=_row("bt_in1k", _TT),
+    resnext101_32x4d=_row("fb_ssl_yfcc100m_ft_in1k", _C),
+    resnext101_32x8d=_row("tv_in1k", _C),
+    resnext101_64x4d=_row("c1_in1k", _R),
+    wide_resnet50_2=_row("racm_in1k", _TT),
+    wide_resnet101_2=_row("tv_in1k", _C),
+    seresnet50=_row("a1_in1k", _R),
+    seresnet101=_row("untrained", _TT),
+    seresnet152=_row("untrained", _TT),
+    seresnext26d_32x4d=_row("bt_in1k", _TT),
+    seresnext26t_32x4d=_row("bt_in1k", _TT),
+    seresnext50_32x4d=_row("racm_in1k", _TT),
+    seresnext101_32x8d=_row("ah_in1k", _R),
+    ecaresnet26t=_row("ra2_in1k", _TT, input_size=256, test_input_size=320),
+    ecaresnet50d=_row("miil_in1k", _T, test_input_size=288, test_crop_pct=0.95),
+    ecaresnet50t=_row("ra2_in1k", _T, input_size=256, test_input_size=320, test_crop_pct=0.95),
+    ecaresnet101d=_row("miil_in1k", _T, test_input_size=288, test_crop_pct=0.95),
+)
+
+
+def default_pretrained_cfg(model):
+    """The pretrained_cfg fields of timm ``model``'s default tag, in timm's form
+    (sizes as (3, h, w)), and the tag; KeyError for a model not in the table."""
+    tag, f = DEFAULT_TAGS[model]
+    cfg = {"input_size": (3, f.get("input_size", 224), f.get("input_size", 224)),
+           "crop_pct": f.get("crop_pct", 0.875), "interpolation": f["interpolation"]}
+    if "test_input_size" in f:
+        cfg["test_input_size"] = (3, f["test_input_size"], f["test_input_size"])
+        cfg["test_crop_pct"] = f["test_crop_pct"]
+    return cfg, tag
+
+
+def hub_repo(model):
+    """The Hub repository of timm ``model``'s default weights ("timm/resnet50.a1_in1k",
+    timm's hf_hub_id 'timm/' + the full name), or None when the tag is untrained."""
+    tag = DEFAULT_TAGS[model][0]
+    return None if tag == "untrained" else f"timm/{model}.{tag}"
+
+
+def default_preset(model, use_test_size=False):
+    """The eval preprocessing of timm ``model``'s default tag (preprocess.timm_preset),
+    named after it (``timm-resnet50.a1_in1k``)."""
+    import dataclasses
+
+    cfg, tag = default_pretrained_cfg(model)
+    p = timm_preset(cfg, use_test_size=use_test_size)
+    return dataclasses.replace(p, name=f"timm-{model}.{tag}",
+                               source=f"timm {TIMM_VERSION} default_cfgs '{model}.{tag}' (no config.json beside the weights)")

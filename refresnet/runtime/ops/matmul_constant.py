@@ -1,0 +1,22 @@
+"""matmul_constant: a tensor times a constant matrix over its last axis (ONNX MatMul with a weight)."""
+
+import numpy as np
+
+from ... import kernels
+
+
+def matmul_constant(x, w):
+    """y[..., o] = sum_k x[..., k] * w[o, k]: ONNX MatMul(x, B) with the constant
+    B = w.T (K, M) stored as w (M, K), as torch.nn.Linear stores it. x may have
+    any rank >= 1 (a 1-D x gives a 1-D y, as MatMul does). Each output sums its
+    products in index order of k, one row of x at a time, so a row's value does
+    not depend on the other rows."""
+    a = np.asarray(x, dtype=np.float64)
+    w = np.ascontiguousarray(np.asarray(w, dtype=np.float64))
+    if w.ndim != 2:
+        raise ValueError(f"matmul_constant: expected a 2-D weight, got shape {w.shape}")
+    if a.ndim == 0 or a.shape[-1] != w.shape[1]:
+        raise ValueError(f"matmul_constant: x {a.shape} does not end in {w.shape[1]} for B of shape {w.shape[::-1]}")
+    rows = np.ascontiguousarray(a.reshape(-1, w.shape[1]))
+    out = kernels.linear(rows, w, np.zeros(w.shape[0]), np.empty((rows.shape[0], w.shape[0]), dtype=np.float64))
+    return out.reshape(a.shape[:-1] + (w.shape[0],))
