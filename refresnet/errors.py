@@ -32,3 +32,7 @@ class ResultsError(ValueError):
 class MissingExtraError(ValueError):
     """An optional extra (dask, matplotlib) that the requested feature needs is not
     installed; the message says how to install it."""
+
+
+class CLIError(ValueError):
+    """A bad input found by the command line itself (message names the file)."""

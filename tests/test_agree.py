@@ -16,6 +16,7 @@ from fixtures import make_agree_fixtures as mk
 from fixtures.paths import fixture_file
 from refresnet.diagnose import agree as ag
 from refresnet import cli, datasets as dataset
+from refresnet.cli import predict as cli_predict
 from refresnet.errors import ResultsError
 from refresnet.build.synthetic import synthetic_weights
 
@@ -46,7 +47,7 @@ def oracle(meta, tmp_path_factory):
     if shas != meta["images"]:
         bad = next(k for k in meta["images"] if shas.get(k) != meta["images"][k])
         pytest.fail(f"generated image {bad} differs from the one torch saw; regenerate with: {mk.REGENERATE}", pytrace=False)
-    images, _ = cli.collect_images([str(d)])
+    images, _ = cli_predict.collect_images([str(d)])
     out = str(tmp_path_factory.mktemp("oracle") / "results.jsonl")
     dataset.predict_dataset(images, out, weights=f"synthetic:{meta['arch']}:{meta['seed']}", preprocess=meta["preset"], store="logits")
     records, store = dataset.read_results(out), np.load(dataset.store_path(out, "logits"))

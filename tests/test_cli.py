@@ -6,18 +6,16 @@ recorded by tests/fixtures/make_preprocess_fixtures.py.
 """
 
 import hashlib
-import importlib.machinery
 import json
 import os
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
 
 from fixtures import make_preprocess_fixtures as mk
-from refresnet import cli
+from refresnet import cli, weights
 from refresnet.families.labels import imagenet_labels
 
 PREDICT_ATOL = 1e-6
@@ -198,10 +196,10 @@ def test_inspect_json_schema_and_published_parameter_count(capsys):
 
 def test_inspect_fingerprint_ignores_storage_dtype_and_layout(tmp_path, capsys):
     w32 = np.random.default_rng(0).normal(size=(8, 3, 7, 7)).astype(np.float32)
-    a = cli.canonical("conv1.weight", w32, "torchvision")
-    b = cli.canonical("conv1_conv/kernel", w32.astype(np.float64).transpose(2, 3, 1, 0), "keras")
-    assert cli.fingerprint(a) == cli.fingerprint(b)
-    assert cli.fingerprint(a) != cli.fingerprint(a * (1 + 2**-40))
+    a = weights.canonical("conv1.weight", w32, "torchvision")
+    b = weights.canonical("conv1_conv/kernel", w32.astype(np.float64).transpose(2, 3, 1, 0), "keras")
+    assert weights.fingerprint(a) == weights.fingerprint(b)
+    assert weights.fingerprint(a) != weights.fingerprint(a * (1 + 2**-40))
 
 
 def test_inspect_keras_synthetic_table(capsys):
@@ -210,13 +208,10 @@ def test_inspect_keras_synthetic_table(capsys):
     assert "keras-tf" in out and "1.001e-05" in out and "ZeroPadding2D" in out
 
 
-def test_compare_subcommand_registered_when_module_offers_it(monkeypatch):
-    fake = types.ModuleType("refresnet.diagnose.compare")
-    fake.__spec__ = importlib.machinery.ModuleSpec("refresnet.diagnose.compare", None)
-    fake.add_arguments = lambda p: p.add_argument("things", nargs="*")
-    fake.run = lambda args: 7
-    monkeypatch.setitem(sys.modules, "refresnet.diagnose.compare", fake)
-    assert cli.main(["compare", "a", "b"]) == 7
+def test_compare_subcommand_is_registered_and_reports_a_missing_input(tmp_path, capsys):
+    rc = cli.main(["compare", "--weights", "synthetic:resnet18", "--input", str(tmp_path / "none.npy"),
+                   "--activations", str(tmp_path / "none.npz")])
+    assert rc == 2 and "none.npy" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ import pytest
 from fixtures import hub_fixture as hf
 from fixtures import make_preprocess_fixtures as mk
 from fixtures.paths import fixture_file
-from refresnet import cli
+from refresnet import cli, weights
 from refresnet.families import labels
 from refresnet.families.archs import get_arch
 
@@ -136,11 +136,11 @@ def test_refs_main_names_the_snapshot_and_one_without_weights_is_passed_over(cac
     repo = "microsoft/resnet-18"
     hf.hub_snapshot(cache, repo, _dir("hf_tiny"), commit="a" * 40, main=False)
     main = hf.hub_snapshot(cache, repo, _dir("hf_tiny"), commit="b" * 40)
-    assert cli.find_cached_weights() == (main, "transformers_resnet-18")
+    assert weights.find_cached_weights() == (main, "transformers_resnet-18")
     # A download stopped before the weights: its snapshot has only config.json.
     partial = hf.hub_snapshot(cache, "timm/resnet10t.c3_in1k", _dir("timm_tiny"), files=["config.json"])
-    assert cli.find_cached_weights("timm_resnet10t") == (None, None)
-    assert cli.find_cached_weights() == (main, "transformers_resnet-18")
+    assert weights.find_cached_weights("timm_resnet10t") == (None, None)
+    assert weights.find_cached_weights() == (main, "transformers_resnet-18")
     rc, out, err = run_main(capsys, "predict", PHOTO, "--json", "--top", "5")
     assert rc == 0, err
     assert all(p["label"] == HF_NAMES[p["index"]] for p in json.loads(out)["predictions"])
@@ -162,4 +162,4 @@ def test_the_legacy_cache_variable_is_read(caches, monkeypatch):
     monkeypatch.delenv("HF_HUB_CACHE")
     monkeypatch.setenv("HUGGINGFACE_HUB_CACHE", str(caches / "legacy"))
     snap = hf.hub_snapshot(caches / "legacy", "microsoft/resnet-18", _dir("hf_tiny"))
-    assert cli.find_cached_weights("transformers_resnet-18") == (snap, "transformers_resnet-18")
+    assert weights.find_cached_weights("transformers_resnet-18") == (snap, "transformers_resnet-18")

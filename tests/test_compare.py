@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import refresnet
+from refresnet.cli import compare as cli_compare
 from refresnet.diagnose import compare as cmp
 from refresnet.diagnose.compare import compare, metrics
 from refresnet.build.synthetic import synthetic_weights
@@ -233,10 +234,10 @@ def _cli(tmp_path, acts, *extra):
     np.save(tmp_path / "x.npy", x)
     np.savez(tmp_path / "acts.npz", **acts)
     parser = argparse.ArgumentParser()
-    cmp.add_arguments(parser)
+    cli_compare.add_arguments(parser)
     args = parser.parse_args(["--weights", "synthetic:resnet18:0", "--input", str(tmp_path / "x.npy"),
                               "--activations", str(tmp_path / "acts.npz"), *extra])
-    return cmp.run(args)
+    return cli_compare.run(args)
 
 
 def test_cli_json_reports_the_fault_and_exits_1(tmp_path, capsys):
@@ -255,12 +256,12 @@ def test_cli_correct_run_exits_0(tmp_path, capsys):
 
 def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys):
     parser = argparse.ArgumentParser()
-    cmp.add_arguments(parser)
+    cli_compare.add_arguments(parser)
     args = parser.parse_args(["--weights", "synthetic:resnet18", "--input", str(tmp_path / "nope.npy"),
                               "--activations", str(tmp_path / "nope.npz")])
-    assert cmp.run(args) == 2
+    assert cli_compare.run(args) == 2
     err = capsys.readouterr().err
     assert "nope.npy" in err and "Traceback" not in err
     args.weights = "synthetic:resnet51"
-    assert cmp.run(args) == 2
+    assert cli_compare.run(args) == 2
     assert "resnet51" in capsys.readouterr().err

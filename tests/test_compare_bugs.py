@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import refresnet
+from refresnet.cli import compare as cli_compare
 from refresnet.diagnose import compare as cmp
 from refresnet.diagnose.compare import compare
 from refresnet.build.synthetic import synthetic_weights
@@ -200,11 +201,11 @@ def test_cli_compares_a_directory_of_inputs_and_activations(tmp_path, capsys):
         np.save(tmp_path / f"img{i:02d}.npy", z["x"][i:i + 5])
         np.savez(tmp_path / f"img{i:02d}.npz", **{k: v[i:i + 5] for k, v in acts.items()})
     parser = argparse.ArgumentParser()
-    cmp.add_arguments(parser)
+    cli_compare.add_arguments(parser)
     png = tmp_path / "compare.png"
     args = parser.parse_args(["--weights", "synthetic:resnet18:0", "--input", str(tmp_path),
                               "--activations", str(tmp_path), "--json", "--plot", str(png)])
-    assert cmp.run(args) == 1
+    assert cli_compare.run(args) == 1
     doc = json.loads(capsys.readouterr().out)
     bad = int(z["bad"])
     assert doc["worst_image"] == bad and doc["first_divergence"] == "layer3.1.bn1"
@@ -215,10 +216,10 @@ def test_cli_compares_a_directory_of_inputs_and_activations(tmp_path, capsys):
 def test_cli_directory_errors_exit_2(tmp_path, capsys):
     np.save(tmp_path / "a.npy", np.zeros((1, 3, 32, 32), np.float32))
     parser = argparse.ArgumentParser()
-    cmp.add_arguments(parser)
+    cli_compare.add_arguments(parser)
     args = parser.parse_args(["--weights", "synthetic:resnet18:0", "--input", str(tmp_path),
                               "--activations", str(tmp_path)])
-    assert cmp.run(args) == 2
+    assert cli_compare.run(args) == 2
     err = capsys.readouterr().err
     assert "no a.npz" in err and "Traceback" not in err
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import refresnet
-from refresnet.diagnose import compare as cmp
+from refresnet.cli import compare as cli_compare
 from refresnet.diagnose.compare import compare
 from refresnet.build.synthetic import synthetic_weights
 from fixtures.paths import fixture_file
@@ -131,9 +131,9 @@ def test_cli_on_keras_activations(tmp_path, capsys):
     np.save(tmp_path / "x.npy", x)
     np.savez(tmp_path / "acts.npz", **with_eps_fault(variants))
     parser = argparse.ArgumentParser()
-    cmp.add_arguments(parser)
+    cli_compare.add_arguments(parser)
     args = parser.parse_args([f"--weights=synthetic:{ARCH}:{SEED}", f"--input={tmp_path / 'x.npy'}",
                               f"--activations={tmp_path / 'acts.npz'}", "--json"])
-    assert cmp.run(args) == 1
+    assert cli_compare.run(args) == 1
     doc = json.loads(capsys.readouterr().out)
     assert doc["first_divergence"] == EPS_LAYER and doc["arch"] == ARCH

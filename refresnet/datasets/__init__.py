@@ -1,7 +1,7 @@
 """Whole datasets: predict over a folder into a resumable JSONL file, on one machine or a Dask cluster.
 
-    from refresnet import dataset
-    summary = dataset.predict_dataset(["val/"], "results.jsonl", weights="resnet50-11ad3fa6.pth", store="logits")
+    from refresnet import datasets
+    summary = datasets.predict_dataset(["val/"], "results.jsonl", weights="resnet50-11ad3fa6.pth", store="logits")
 
 ``python -m refresnet predict DIR --out results.jsonl [--store logits] [--workers N | --scheduler ADDRESS]``
 calls :func:`predict_dataset`.
@@ -50,9 +50,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .families import labels as _labels
-from . import preprocess as _pre
-from .errors import MissingExtraError, ResultsError
+from .. import preprocess as _pre
+from ..errors import MissingExtraError, ResultsError
+from ..families import labels as _labels
+from ..model import Model
+from ..weights import read_weight_dict, weights_fingerprint
 
 STORE_KINDS = ("logits", "probabilities")
 DEFAULT_BATCH_SIZE = 8
@@ -95,9 +97,6 @@ _loads = 0
 
 def open_model(weights, arch=None):
     """(Model, weights fingerprint, synthetic?) from a path or synthetic:ARCH[:SEED]."""
-    from .cli import read_weight_dict, weights_fingerprint
-    from .model import Model
-
     w, row, label, fmt, synthetic = read_weight_dict(weights, arch)
     return Model(row, w, path=label, source=fmt), weights_fingerprint(w, row.naming), synthetic
 
@@ -511,8 +510,6 @@ def predict_dataset(images, out=None, *, weights, arch=None, model=None, fingerp
 
 
 def _softmax(logits):
-    from .cli import softmax
-
     return softmax(logits[None])[0]
 
 
@@ -617,51 +614,8 @@ def _run_on_dask(spec, batches, write, workers, scheduler, client):
             cluster.close()
 
 
-# ------------------------------------------------------------------ the command line
-def add_arguments(parser):
-    """predict's dataset options (registered by refresnet.cli)."""
-    parser.add_argument("--out", metavar="FILE", help="write one JSON line per image to FILE as the run goes; "
-                        "rerun to resume (images already in FILE are skipped)")
-    parser.add_argument("--store", choices=STORE_KINDS, help="also save every image's full logits or probabilities "
-                        "to FILE's .<kind>.npy (with --out)")
-    parser.add_argument("--workers", type=int, metavar="N", help=f"run on a local Dask cluster of N processes ({DASK_INSTALL})")
-    parser.add_argument("--scheduler", metavar="ADDRESS", help="run on the Dask cluster at ADDRESS, e.g. tcp://host:8786 "
-                        "(workers need the weights and images at the same paths)")
-
-
-def dataset_mode(args):
-    return bool(getattr(args, "out", None) or getattr(args, "store", None) or getattr(args, "workers", None) is not None
-                or getattr(args, "scheduler", None))
-
-
-def check_options(args):
-    """Reject contradictory dataset options before any weights are loaded."""
-    if not dataset_mode(args):
-        return
-    if args.store and not args.out:
-        raise ValueError("--store needs --out FILE (the store goes next to it)")
-    _need_dask(args.workers, args.scheduler, None)
-
-
-def run_cli(args, spec, model, fingerprint, preset, images, failed, emit, err):
-    """predict with --out / --workers / --scheduler: returns the exit status."""
-    if not images:
-        if failed:
-            return 2
-        raise ValueError("no images given")
-    summary = predict_dataset(
-        images, args.out, weights=spec, arch=args.arch, model=model, fingerprint=fingerprint, preprocess=preset,
-        top=args.top, batch_size=args.batch_size, store=args.store, workers=args.workers, scheduler=args.scheduler,
-        progress=bool(args.out) and not args.json and sys.stderr.isatty(),
-        on_result=None if args.out else emit, on_problem=err,
-    )
-    bad = failed or summary.failed or summary.failed_before
-    if args.out:
-        if summary.failed_before:
-            err(f"{args.out}: {summary.failed_before} images recorded as failed by an earlier run")
-        if args.json:
-            print(json.dumps(summary.to_dict()))
-        else:
-            store = f", full outputs in {summary.store}" if summary.store else ""
-            print(f"{args.out}: {summary.written} written, {summary.failed} failed, {summary.skipped} already there{store}")
-    return 2 if bad else 0
+def softmax(logits):
+    """Row-wise softmax in float64 (max subtracted first, as torch.softmax does)."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
