@@ -65,12 +65,8 @@ def get(name):
         raise ValueError(f"unknown op {name!r}; expected one of {', '.join(sorted(OPS))}") from None
 
 
-def _alias(x):
-    return x
-
-
 # A second name for an existing output (torchvision's containers: layer1.0, layer1).
-register("alias", _alias, emulate.exact(_alias), channelwise=True)
+register("alias", ops.alias, emulate.exact(ops.alias), channelwise=True)
 register("conv2d", ops.conv2d, emulate.conv2d, fuses_relu=True, fuses_batch_norm=True, fuses_add=True)
 register("batch_norm", ops.batch_norm, emulate.batch_norm, channelwise=True, writes_out=True, fuses_relu=True,
          per_channel=("mean", "var", "gamma", "beta"))

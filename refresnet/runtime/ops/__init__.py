@@ -1,27 +1,40 @@
 """refresnet.runtime.ops: the ops of the ResNet family on NCHW float64 arrays.
 
-One op per module, each a plain function whose docstring states its formula,
-output size rule, pad value and summation order. Any numeric input dtype is
-accepted; every result is float64.
+One op per module, named after the op, each a plain function whose docstring
+states its formula, output size rule, pad value and summation order. Any numeric
+input dtype is accepted; every result is float64. Argument and shape helpers
+shared by several ops are in _common.py.
 """
 
-from .activation import relu, softmax
-from .batch_norm import batch_norm
+from .alias import alias
 from .conv2d import conv2d
+from .batch_norm import batch_norm
+from .relu import relu
+from .add import add
+from .max_pool2d import max_pool2d
+from .avg_pool2d import avg_pool2d
+from .global_avg_pool2d import global_avg_pool2d
+from .global_max_pool2d import global_max_pool2d
+from .zero_pad2d import zero_pad2d
+from .subsample import subsample
+from .zero_channel_shortcut import zero_channel_shortcut
+from .flatten_nhwc import flatten_nhwc
 from .linear import linear
-from .pad import zero_pad2d
-from .attention import eca, squeeze_excite
-from .residual import add, flatten_nhwc, subsample, zero_channel_shortcut
-from .pool import avg_pool2d, global_avg_pool2d, global_max_pool2d, max_pool2d
+from .softmax import softmax
 # The ops ONNX graphs add (refresnet/io/onnx_file.py).
-from .broadcast import add_broadcast, mul
-from .cast import cast
-from .constant_pad import constant_pad2d
-from .matmul_constant import matmul_constant
-from .reduce_mean import reduce_mean
-from .reshape import flatten, reshape
+from .add_broadcast import add_broadcast
+from .mul import mul
 from .sigmoid import sigmoid
+from .reduce_mean import reduce_mean
+from .matmul_constant import matmul_constant
+from .constant_pad2d import constant_pad2d
+from .flatten import flatten
+from .reshape import reshape
 from .transpose import transpose
+from .cast import cast
+# timm's channel attention.
+from .squeeze_excite import squeeze_excite
+from .eca import eca
 
 __all__ = [
     "conv2d",
