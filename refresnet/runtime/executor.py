@@ -39,8 +39,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import registry, threads
+from . import ops, registry, threads  # importing ops registers every op
 from .ops._common import as_nchw, even_cuts
+from .precision import check_precision
 
 
 class Node(NamedTuple):
@@ -77,6 +78,12 @@ def evaluate(node, args, precision=None, team=None):
     if node.inplace:
         return entry.float64(*args, out=args[0], **kwargs)
     return entry.float64(*args, **kwargs)
+
+
+def run_node(node, args, precision):
+    """One node's output under emulated ``precision``, from its input arrays
+    (NCHW), as float64 holding values of the storage format."""
+    return evaluate(node, args, check_precision(precision))
 
 
 def arguments(node, args):

@@ -2,6 +2,9 @@
 
 import numpy as np
 
+from ..precision import formats, round_to
+from ..registry import register
+
 
 def add(a, b, relu=False, out=None):
     """a + b elementwise (the residual add), then max(., 0) when ``relu`` (the
@@ -17,3 +20,17 @@ def add(a, b, relu=False, out=None):
     if relu:
         np.maximum(out, 0.0, out=out)
     return out
+
+
+def emulated(args, kw, precision):
+    """add under an emulated precision (refresnet/runtime/precision.py): the
+    float32 sum of the operands rounded to the storage format, then the ReLU when
+    fused, the result rounded to the storage format."""
+    storage, _ = formats(precision)
+    out = round_to(args[0], storage).astype(np.float32) + round_to(args[1], storage).astype(np.float32)
+    if kw.get("relu"):
+        out = np.maximum(out, np.float32(0))
+    return round_to(out, storage)
+
+
+OP = register("add", add, emulated, channelwise=True, writes_out=True, fuses_relu=True)

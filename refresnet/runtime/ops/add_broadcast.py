@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from ..precision import binary32
+from ..registry import register
 from ._common import broadcast_operands
 
 
@@ -12,3 +14,6 @@ def add_broadcast(a, b):
     ``add``, which may fuse the ReLU that follows."""
     a, b = broadcast_operands(a, b, "add")
     return np.add(a, b)
+
+
+OP = register("add_broadcast", add_broadcast, binary32(np.add))

@@ -3,6 +3,8 @@
 import numpy as np
 
 from ... import kernels
+from ..precision import formats, round_to
+from ..registry import register
 from ._common import as_nchw, pool_window
 
 
@@ -18,3 +20,15 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     kh, kw, sh, sw, t, b, l, r, OH, OW = pool_window(x, kernel_size, stride, padding, ceil_mode, "avg_pool2d")
     out = np.empty((x.shape[0], x.shape[1], OH, OW), dtype=np.float64)
     return kernels.avg_pool2d(x, kh, kw, sh, sw, t, l, b, r, bool(count_include_pad), out)
+
+
+def emulated(args, kw, precision):
+    """avg_pool2d under an emulated precision (refresnet/runtime/precision.py)."""
+    # A windowed mean (the Keras CIFAR head's AveragePooling2D(8)): exact sum of
+    # the rounded inputs, result rounded once; the float32 accumulation inside the
+    # window (a few ulps over 64 terms) is not modelled.
+    storage, _ = formats(precision)
+    return round_to(avg_pool2d(round_to(args[0], storage), **kw), storage)
+
+
+OP = register("avg_pool2d", avg_pool2d, emulated, channelwise=True)

@@ -7,9 +7,11 @@ sigmoid(z) is evaluated as 1 / (1 + exp(-z)), torch.sigmoid's definition.
 
 import numpy as np
 
+from ..precision import formats, round_to
+from ..registry import register
 from ._common import as_nchw
-from .global_avg_pool2d import global_avg_pool2d
-from .sigmoid import sigmoid
+from .global_avg_pool2d import channel_means32, global_avg_pool2d
+from .sigmoid import sigmoid, sigmoid32
 
 
 def eca(x, w):
@@ -33,3 +35,24 @@ def eca(x, w):
     for j in range(k):
         g = g + w[j] * m[:, j : j + C]
     return x * sigmoid(g)[:, :, None, None]
+
+
+def emulated(args, kw, precision):
+    """eca under an emulated precision (refresnet/runtime/precision.py)."""
+    # timm EcaModule likewise: float32 means, the k-tap 1-D correlation summed in
+    # float32 in tap order, float32 sigmoid and product.
+    storage, _ = formats(precision)
+    a, s = channel_means32(args[0], storage)
+    w = round_to(np.asarray(kw["w"]).reshape(-1), storage).astype(np.float32)
+    k, C = w.size, s.shape[1]
+    p = (k - 1) // 2
+    m = np.zeros((s.shape[0], C + 2 * p), dtype=np.float32)
+    m[:, p : p + C] = round_to(s, storage).astype(np.float32)
+    g = np.zeros((s.shape[0], C), dtype=np.float32)
+    for j in range(k):
+        g = g + w[j] * m[:, j : j + C]
+    gate = round_to(sigmoid32(round_to(g, storage).astype(np.float32)), storage).astype(np.float32)
+    return round_to(a * gate[:, :, None, None], storage)
+
+
+OP = register("eca", eca, emulated)

@@ -2,6 +2,9 @@
 
 import numpy as np
 
+from ..precision import exact
+from ..registry import register
+
 
 def flatten(x, axis=1):
     """x as a 2-D array (prod(shape[:axis]), prod(shape[axis:])) in row-major
@@ -14,3 +17,6 @@ def flatten(x, axis=1):
     lead = int(np.prod(a.shape[:axis], dtype=np.int64))
     rest = int(np.prod(a.shape[axis:], dtype=np.int64))
     return np.ascontiguousarray(a).reshape(lead, rest)
+
+
+OP = register("flatten", flatten, exact(flatten))

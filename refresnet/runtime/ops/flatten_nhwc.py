@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from ..precision import exact
+from ..registry import register
 from ._common import as_nchw
 
 
@@ -10,3 +12,6 @@ def flatten_nhwc(x):
     column, channel) order, from our NCHW array."""
     x = as_nchw(x)
     return np.ascontiguousarray(x.transpose(0, 2, 3, 1).reshape(x.shape[0], -1))
+
+
+OP = register("flatten_nhwc", flatten_nhwc, exact(flatten_nhwc))

@@ -3,6 +3,8 @@
 import numpy as np
 
 from ... import kernels
+from ..precision import exact
+from ..registry import register
 from ._common import as_nchw
 
 
@@ -14,3 +16,6 @@ def global_max_pool2d(x, keepdims=False):
         raise ValueError(f"global_max_pool2d: empty spatial size in x {x.shape}")
     out = kernels.global_max_pool2d(x, np.empty((N, C), dtype=np.float64))
     return out.reshape(N, C, 1, 1) if keepdims else out
+
+
+OP = register("global_max_pool2d", global_max_pool2d, exact(global_max_pool2d), channelwise=True)

@@ -3,6 +3,8 @@
 import numpy as np
 
 from ... import kernels
+from ..precision import exact
+from ..registry import register
 from ._common import as_nchw, pool_window
 
 
@@ -20,3 +22,6 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     kh, kw, sh, sw, t, b, l, r, OH, OW = pool_window(x, kernel_size, stride, padding, ceil_mode, "max_pool2d")
     out = np.empty((x.shape[0], x.shape[1], OH, OW), dtype=np.float64)
     return kernels.max_pool2d(x, kh, kw, sh, sw, t, l, out)
+
+
+OP = register("max_pool2d", max_pool2d, exact(max_pool2d), channelwise=True)

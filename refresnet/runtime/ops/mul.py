@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from ..precision import binary32
+from ..registry import register
 from ._common import broadcast_operands
 
 
@@ -11,3 +13,6 @@ def mul(a, b):
     output element."""
     a, b = broadcast_operands(a, b, "mul")
     return np.multiply(a, b)
+
+
+OP = register("mul", mul, binary32(np.multiply))

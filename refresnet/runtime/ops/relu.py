@@ -2,6 +2,9 @@
 
 import numpy as np
 
+from ..precision import exact
+from ..registry import register
+
 
 def relu(x, out=None):
     """max(x, 0) elementwise, float64; NaN stays NaN (as torch.relu). ``out``: a
@@ -10,3 +13,6 @@ def relu(x, out=None):
     if a.dtype.kind not in "fiub":
         raise ValueError(f"x: expected a real numeric array, got dtype {a.dtype}")
     return np.maximum(a.astype(np.float64, copy=False), 0.0, out=out)
+
+
+OP = register("relu", relu, exact(relu), channelwise=True, writes_out=True)

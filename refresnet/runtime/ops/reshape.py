@@ -2,6 +2,9 @@
 
 import numpy as np
 
+from ..precision import exact
+from ..registry import register
+
 
 def reshape(x, shape, allowzero=False):
     """x in row-major order with the new ``shape`` (ONNX Reshape): a 0 copies the
@@ -28,3 +31,6 @@ def reshape(x, shape, allowzero=False):
     if int(np.prod(out, dtype=np.int64)) != a.size:
         raise ValueError(f"reshape: x of shape {a.shape} ({a.size} elements) cannot take shape {tuple(dims)}")
     return np.ascontiguousarray(a).reshape(out)
+
+
+OP = register("reshape", reshape, exact(reshape))

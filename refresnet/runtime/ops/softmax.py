@@ -3,6 +3,8 @@
 import numpy as np
 
 from ... import kernels
+from ..precision import formats, round_to
+from ..registry import register
 
 
 def softmax(x, axis=-1):
@@ -17,3 +19,16 @@ def softmax(x, axis=-1):
     rows = np.ascontiguousarray(moved.reshape(-1, moved.shape[-1]))
     out = kernels.softmax(rows, np.empty_like(rows))
     return np.moveaxis(out.reshape(moved.shape), -1, axis)
+
+
+def emulated(args, kw, precision):
+    """softmax under an emulated precision (refresnet/runtime/precision.py):
+    float32 exp(x - max) / sum over the last axis, of the input rounded to the
+    storage format, the result rounded to the storage format."""
+    storage, _ = formats(precision)
+    a = round_to(args[0], storage).astype(np.float32)
+    e = np.exp(a - a.max(axis=-1, keepdims=True))
+    return round_to(e / e.sum(axis=-1, keepdims=True, dtype=np.float32), storage)
+
+
+OP = register("softmax", softmax, emulated)
