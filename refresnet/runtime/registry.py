@@ -16,16 +16,32 @@ precision and BN calibration:
   same range of its ``per_channel`` arguments (a BN's statistics);
 - ``writes_out``: the output has the first input's shape and the function
   takes ``out=`` (it may be that input: the call runs it in place);
-- ``fuses_relu``: a ReLU that alone reads its output can run in the same pass
-  (the function takes ``relu=True``; the values are those of the two ops);
-- ``fuses_batch_norm``: likewise a batch norm (and its ReLU) that alone reads
-  its output (the function takes ``batch_norm={mean, var, gamma, beta, eps}``);
-- ``fuses_add``: likewise the residual add (and its ReLU) that alone reads its
+- ``renames_input``: the output is the first input itself under a second name
+  (alias: torchvision's containers); the plan drops the node and its readers
+  read the input;
+- ``takes_team``: the function takes ``team=`` (refresnet.runtime.executor.Team)
+  and shares its own work out for one image (conv2d: its unfolding and GEMM
+  blocks); other ops are shared by channel ranges when ``channelwise``;
+- ``fuses_as``: the part this op plays when the plan fuses it into the step of
+  the op whose output it alone reads, one of ``FUSION_ROLES``: ``"batch_norm"``
+  (its keyword arguments go in as that op's ``batch_norm=``), ``"add"`` (the
+  residual add: its other operand goes in as ``residual=``), ``"relu"``
+  (``relu=True``); None: never fused into another op's step;
+- ``fuses_relu``: a node whose op ``fuses_as`` "relu" and that alone reads
+  this op's output can run in the same pass (the function takes
+  ``relu=True``; the values are those of the two ops);
+- ``fuses_batch_norm``: likewise a "batch_norm" node (and its ReLU) that alone
+  reads its output (the function takes ``batch_norm={mean, var, gamma, beta, eps}``);
+- ``fuses_add``: likewise an "add" node (and its ReLU) that alone reads its
   output, or its batch norm's (the function takes ``residual=`` the add's other
   operand and adds it after the batch norm, before the ReLU);
 - ``backward``: reserved for the vector-Jacobian product of the op (the
   gradients issue adds it, in the op's own file); None for now, and nothing
   reads it yet.
+
+The executor asks these flags and never an op's name: a record registered
+under another name with the same flags is planned, fused and shared out the
+same way (tests/test_model.py).
 
 The registry holds records and nothing else: each op's file in
 refresnet/runtime/ops/ holds its float64 function, its emulation and the
@@ -47,19 +63,35 @@ class Op(NamedTuple):
     per_channel: tuple = ()
     fuses_batch_norm: bool = False
     fuses_add: bool = False
+    renames_input: bool = False
+    takes_team: bool = False
+    fuses_as: Optional[str] = None
     backward: Optional[Callable] = None
 
+
+# The parts an op can play inside another op's fused step (``Op.fuses_as``),
+# each accepted by the producing op's flag of the same suffix
+# (fuses_batch_norm, fuses_add, fuses_relu).
+BATCH_NORM, ADD, RELU = FUSION_ROLES = ("batch_norm", "add", "relu")
 
 OPS = {}
 
 
-def register(name, float64, emulated, *, channelwise=False, writes_out=False, fuses_relu=False, per_channel=(),
-             fuses_batch_norm=False, fuses_add=False):
-    """Add the op ``name``; returns its record. A name is registered once."""
+def register(name, float64, emulated, **flags):
+    """Add the op ``name`` with the ``flags`` of its record (the fields of
+    ``Op``); returns its record. A name is registered once."""
     if name in OPS:
         raise ValueError(f"op {name!r} is already registered")
-    OPS[name] = Op(name, float64, emulated, channelwise, writes_out, fuses_relu, tuple(per_channel), fuses_batch_norm,
-                   fuses_add)
+    unknown = sorted(set(flags) - set(Op._fields[3:]))
+    if unknown:
+        raise ValueError(f"op {name!r}: unknown flags {', '.join(unknown)}; "
+                         f"expected some of {', '.join(Op._fields[3:])}")
+    if flags.get("fuses_as") not in (None,) + FUSION_ROLES:
+        raise ValueError(f"op {name!r}: fuses_as {flags['fuses_as']!r}; "
+                         f"expected None or one of {', '.join(FUSION_ROLES)}")
+    if "per_channel" in flags:
+        flags["per_channel"] = tuple(flags["per_channel"])
+    OPS[name] = Op(name, float64, emulated, **flags)
     return OPS[name]
 
 

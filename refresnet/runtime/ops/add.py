@@ -33,4 +33,4 @@ def emulated(args, kw, precision):
     return round_to(out, storage)
 
 
-OP = register("add", add, emulated, channelwise=True, writes_out=True, fuses_relu=True)
+OP = register("add", add, emulated, channelwise=True, writes_out=True, fuses_relu=True, fuses_as="add")

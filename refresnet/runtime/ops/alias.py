@@ -8,4 +8,4 @@ def alias(x):
     return x
 
 
-OP = register("alias", alias, exact(alias), channelwise=True)
+OP = register("alias", alias, exact(alias), channelwise=True, renames_input=True)

@@ -52,4 +52,4 @@ def emulated(args, kw, precision):
 
 
 OP = register("batch_norm", batch_norm, emulated, channelwise=True, writes_out=True, fuses_relu=True,
-              per_channel=("mean", "var", "gamma", "beta"))
+              per_channel=("mean", "var", "gamma", "beta"), fuses_as="batch_norm")

@@ -308,4 +308,4 @@ def emulated(args, kw, precision):
     return round_to(out, storage)
 
 
-OP = register("conv2d", conv2d, emulated, fuses_relu=True, fuses_batch_norm=True, fuses_add=True)
+OP = register("conv2d", conv2d, emulated, takes_team=True, fuses_relu=True, fuses_batch_norm=True, fuses_add=True)

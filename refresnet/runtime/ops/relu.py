@@ -15,4 +15,4 @@ def relu(x, out=None):
     return np.maximum(a.astype(np.float64, copy=False), 0.0, out=out)
 
 
-OP = register("relu", relu, exact(relu), channelwise=True, writes_out=True)
+OP = register("relu", relu, exact(relu), channelwise=True, writes_out=True, fuses_as="relu")
