@@ -32,3 +32,12 @@ class ResultsError(ValueError):
 class MissingExtraError(ValueError):
     """An optional extra (dask, matplotlib) that the requested feature needs is not
     installed; the message says how to install it."""
+
+
+class NodeError(Exception):
+    """A node refused its inputs (a ValueError inside the op); carries its name."""
+
+    def __init__(self, name, error):
+        super().__init__(f"layer {name}: {error}")
+        self.name = name
+        self.error = error

@@ -39,6 +39,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..errors import NodeError
 from . import ops, registry, threads  # importing ops registers every op
 from .ops._common import as_nchw, even_cuts
 from .precision import check_precision
@@ -52,15 +53,6 @@ class Node(NamedTuple):
     inplace: bool = False  # plan steps only: write the output into the first input
     fused: tuple = ()  # plan steps only: the names of the nodes this step computes
     residual: bool = False  # plan steps only: the last input is a fused add's other operand (residual=)
-
-
-class NodeError(Exception):
-    """A node refused its inputs (a ValueError inside the op); carries its name."""
-
-    def __init__(self, name, error):
-        super().__init__(f"layer {name}: {error}")
-        self.name = name
-        self.error = error
 
 
 ALL = "all"
