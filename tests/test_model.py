@@ -209,3 +209,21 @@ def test_register_refuses_unknown_flags_and_fusion_roles(monkeypatch):
         registry.register("relu", abs, abs)
     assert "new_op" not in registry.OPS
     assert registry.register("new_op", abs, abs, fuses_as="relu").backward is None  # reserved for the gradients issue
+
+
+def test_each_op_is_one_file_named_after_it_holding_its_record():
+    # Adding an op is its file in refresnet/runtime/ops/ (float64 function,
+    # emulation, record) and its test: each registered op has that file, and
+    # each op file registers the op it is named after.
+    import importlib
+    import pkgutil
+
+    from refresnet.runtime import ops, registry
+
+    files = {m.name for m in pkgutil.iter_modules(ops.__path__) if not m.name.startswith("_")}
+    assert files == set(registry.OPS)
+    for name, record in registry.OPS.items():
+        module = importlib.import_module(f"refresnet.runtime.ops.{name}")
+        assert module.OP is record and record.name == name
+        assert record.float64 is getattr(module, name)
+        assert callable(record.emulated) and record.backward is None

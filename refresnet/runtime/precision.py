@@ -1,4 +1,4 @@
-"""Run a Model's nodes under emulated reduced precision, to measure rounding budgets.
+"""Emulated reduced precision, to measure rounding budgets: the formats and the shared machinery.
 
 The oracle computes in float64. To tell a framework's *rounding* from a *bug*,
 ``compare`` needs to know how far an honest float32 (or TF32, bfloat16, float16)
