@@ -36,3 +36,12 @@ class MissingExtraError(ValueError):
 
 class CLIError(ValueError):
     """A bad input found by the command line itself (message names the file)."""
+
+
+class NodeError(Exception):
+    """A node refused its inputs (a ValueError inside the op); carries its name."""
+
+    def __init__(self, name, error):
+        super().__init__(f"layer {name}: {error}")
+        self.name = name
+        self.error = error

@@ -4,6 +4,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .errors import NodeError
 from .runtime import executor, threads
 from .families.archs import get_arch
 from .build.graph import build_graph
@@ -98,7 +99,7 @@ class Model:
 
         try:
             return self.program.on_threads(xi.shape[0], threads.usable_threads(), images)
-        except executor.NodeError as err:
+        except NodeError as err:
             raise ValueError(f"{self.arch.name}: {err} (input shape {self._external_shape(xi.shape)})") from None
 
     def __call__(self, x):

@@ -13,8 +13,7 @@ F = torch.nn.functional
 import refresnet  # noqa: E402
 from refresnet.diagnose.compare import collect_torch, compare  # noqa: E402
 from refresnet.build.synthetic import synthetic_weights  # noqa: E402
-from refresnet.runtime import precision as emulate  # noqa: E402
-from refresnet.runtime.executor import Node  # noqa: E402
+from refresnet.runtime.executor import Node, run_node  # noqa: E402
 from tolerances import rel_err  # noqa: E402
 
 SIZE = 64
@@ -59,6 +58,6 @@ def test_emulated_float32_conv_matches_live_torch_float32_within_rounding():
     t32 = F.conv2d(torch.from_numpy(x), torch.from_numpy(w), stride=2, padding=1).numpy().astype(np.float64)
     t64 = F.conv2d(torch.from_numpy(x).double(), torch.from_numpy(w).double(), stride=2, padding=1).numpy()
     node = Node("c", "conv2d", ("input",), dict(w=w.astype(np.float64), bias=None, stride=2, padding=1))
-    ours = emulate.run_node(node, [x], "float32")
+    ours = run_node(node, [x], "float32")
     assert rel_err(ours, t64) < 16 * 2.0**-24 and rel_err(t32, t64) < 16 * 2.0**-24
     assert rel_err(ours, t32) <= rel_err(ours, t64) + rel_err(t32, t64)

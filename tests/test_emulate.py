@@ -12,7 +12,7 @@ import pytest
 
 import refresnet
 from refresnet.runtime import precision as emulate
-from refresnet.runtime.executor import Node
+from refresnet.runtime.executor import Node, run_node
 from tolerances import rel_err
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "compare", "conv.npz")
@@ -86,7 +86,7 @@ def _conv_case():
 
 def test_emulated_float32_conv_agrees_with_torch_float32_conv_within_float32_rounding():
     z, node = _conv_case()
-    ours = emulate.run_node(node, [z["x"].astype(np.float64)], "float32")
+    ours = run_node(node, [z["x"].astype(np.float64)], "float32")
     exact = z["y64"]  # torch float64 on the same float32-valued operands
     torch32 = z["y32"].astype(np.float64)
     assert ours.shape == exact.shape
@@ -106,7 +106,7 @@ def test_emulated_float32_conv_agrees_with_torch_float32_conv_within_float32_rou
 def test_emulated_reduced_precision_conv_errors_scale_with_the_format():
     z, node = _conv_case()
     exact = z["y64"]
-    errs = {p: rel_err(emulate.run_node(node, [z["x"]], p), exact) for p in emulate.PRECISIONS}
+    errs = {p: rel_err(run_node(node, [z["x"]], p), exact) for p in emulate.PRECISIONS}
     # unit roundoffs: float32 2**-24, tf32 and float16 2**-11, bfloat16 2**-8
     assert errs["float32"] < 2.0**-20
     for p in ("tf32", "float16"):
@@ -118,11 +118,11 @@ def test_emulated_ops_without_arithmetic_are_exact_and_others_round():
     x = np.random.default_rng(2).normal(0.0, 1.0, (1, 2, 5, 5))
     xr = emulate.round_to(x, "bfloat16")
     pool = Node("p", "max_pool2d", ("input",), dict(kernel_size=3, stride=2, padding=1))
-    assert np.array_equal(emulate.run_node(pool, [x], "bfloat16"), refresnet.runtime.ops.max_pool2d(xr, 3, 2, 1))
+    assert np.array_equal(run_node(pool, [x], "bfloat16"), refresnet.runtime.ops.max_pool2d(xr, 3, 2, 1))
     bn = Node("bn", "batch_norm", ("input",),
               dict(mean=np.array([0.1, -0.2]), var=np.array([0.5, 2.0]), gamma=np.array([1.1, 0.9]),
                    beta=np.array([0.0, 0.3]), eps=1e-5))
-    y = emulate.run_node(bn, [x], "float16")
+    y = run_node(bn, [x], "float16")
     assert np.array_equal(y, emulate.round_to(y, "float16"))
     assert 0 < rel_err(y, refresnet.runtime.ops.batch_norm(x, **bn.kwargs)) < 2.0**-9
 

@@ -109,3 +109,121 @@ def test_a_conv_fused_with_the_residual_add_and_relu_gives_the_unfused_bits(size
             assert np.array_equal(program.run(x[1:], fused=True, team=team), expected[1:])
     finally:
         team.close()
+
+
+def test_the_executor_names_no_op():
+    # The interpreter knows ops only through their records' flags: no string in
+    # executor.py's code (docstrings aside) is the name of a registered op.
+    import ast
+    import os
+
+    from refresnet.runtime import executor, registry
+
+    path = os.path.splitext(executor.__file__)[0] + ".py"
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                  if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef)) and n.body
+                  and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    named = sorted({n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                    and id(n) not in docstrings and n.value in registry.OPS})
+    assert len(registry.OPS) > 20 and "conv2d" in registry.OPS  # the check has names to find
+    assert named == [], f"executor.py names ops {named}; ask the op's record (refresnet/runtime/registry.py) instead"
+
+
+def _bottleneck_tail(op, rng):
+    # conv3 -> bn3 -> (alias) -> add(identity) -> relu -> (alias), with the op
+    # names taken from ``op``: the fusions of a torchvision bottleneck's tail.
+    from refresnet.runtime.executor import Node
+
+    bn = dict(mean=rng.normal(size=6), var=rng.uniform(0.5, 2, size=6), gamma=rng.normal(size=6),
+              beta=rng.normal(size=6), eps=1e-5)
+    return [Node("identity", op["conv2d"], ("input",), dict(w=rng.normal(size=(6, 4, 1, 1)))),
+            Node("c", op["conv2d"], ("input",), dict(w=rng.normal(size=(6, 4, 3, 3)), bias=rng.normal(size=6),
+                                                      padding=1)),
+            Node("bn", op["batch_norm"], ("c",), bn),
+            Node("branch", op["alias"], ("bn",), {}),
+            Node("add", op["add"], ("identity", "branch"), {}),
+            Node("r", op["relu"], ("add",), {}),
+            Node("block", op["alias"], ("r",), {})]
+
+
+def test_a_renamed_copy_of_each_op_is_planned_fused_and_shared_the_same(monkeypatch):
+    # The plan and the thread team ask an op's flags, never its name: records
+    # copied under other names give the same steps and the same bits, and the
+    # conv copy is handed the team (takes_team) like conv2d.
+    from refresnet.runtime import executor, registry, threads
+
+    monkeypatch.setattr(registry, "OPS", dict(registry.OPS))
+    teams = []
+
+    def conv_copy(*args, **kwargs):
+        teams.append(kwargs.get("team"))
+        return registry.get("conv2d").float64(*args, **kwargs)
+
+    same = {op: op for op in ("conv2d", "batch_norm", "alias", "add", "relu")}
+    renamed = {op: f"renamed_{op}" for op in same}
+    for op, name in renamed.items():
+        record = registry.get(op)
+        flags = {k: v for k, v in record._asdict().items() if k not in ("name", "float64", "emulated")}
+        registry.register(name, conv_copy if op == "conv2d" else record.float64, record.emulated, **flags)
+    rng = np.random.default_rng(11)
+    original = executor.Program(_bottleneck_tail(same, np.random.default_rng(5)), "block")
+    copy = executor.Program(_bottleneck_tail(renamed, np.random.default_rng(5)), "block")
+
+    def shape(step):
+        return step.name, step.inputs, step.inplace, step.fused, step.residual, sorted(step.kwargs)
+
+    assert [s.fused for s in original.steps] == [("identity",), ("c", "bn", "add", "r")]
+    assert [shape(s) for s in copy.steps] == [shape(s) for s in original.steps]
+    assert [s.op for s in copy.steps] == [renamed[s.op] for s in original.steps]
+    assert copy.step_output == original.step_output == "r"
+    x = rng.normal(size=(1, 4, 12, 10))
+    expected = original.run(x, fused=True)
+    assert np.array_equal(copy.run(x, fused=True), expected)
+    assert np.array_equal(copy.run(x), original.run(x))
+    team = executor.Team(2)
+    try:
+        with threads.single_threaded_blas():
+            teams.clear()
+            assert np.array_equal(copy.run(x, fused=True, team=team), expected)
+    finally:
+        team.close()
+    assert teams == [team, team]
+
+    # The flags are what the plan reads: the same copy of conv2d without them fuses nothing.
+    registry.register("plain_conv2d", conv_copy, registry.get("conv2d").emulated)
+    plain = executor.Program(_bottleneck_tail(dict(renamed, conv2d="plain_conv2d"), np.random.default_rng(5)), "block")
+    assert [s.fused for s in plain.steps] == [("identity",), ("c",), ("bn",), ("add", "r")]
+    assert np.array_equal(plain.run(x, fused=True), expected)
+
+
+def test_register_refuses_unknown_flags_and_fusion_roles(monkeypatch):
+    from refresnet.runtime import registry
+
+    monkeypatch.setattr(registry, "OPS", dict(registry.OPS))
+    with pytest.raises(ValueError, match="unknown flags fuses_conv; expected some of channelwise, "):
+        registry.register("new_op", abs, abs, fuses_conv=True)
+    with pytest.raises(ValueError, match="fuses_as 'conv2d'; expected None or one of batch_norm, add, relu"):
+        registry.register("new_op", abs, abs, fuses_as="conv2d")
+    with pytest.raises(ValueError, match="op 'relu' is already registered"):
+        registry.register("relu", abs, abs)
+    assert "new_op" not in registry.OPS
+    assert registry.register("new_op", abs, abs, fuses_as="relu").backward is None  # reserved for the gradients issue
+
+
+def test_each_op_is_one_file_named_after_it_holding_its_record():
+    # Adding an op is its file in refresnet/runtime/ops/ (float64 function,
+    # emulation, record) and its test: each registered op has that file, and
+    # each op file registers the op it is named after.
+    import importlib
+    import pkgutil
+
+    from refresnet.runtime import ops, registry
+
+    files = {m.name for m in pkgutil.iter_modules(ops.__path__) if not m.name.startswith("_")}
+    assert files == set(registry.OPS)
+    for name, record in registry.OPS.items():
+        module = importlib.import_module(f"refresnet.runtime.ops.{name}")
+        assert module.OP is record and record.name == name
+        assert record.float64 is getattr(module, name)
+        assert callable(record.emulated) and record.backward is None

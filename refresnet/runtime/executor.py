@@ -39,8 +39,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import registry, threads
+from ..errors import NodeError
+from . import ops, registry, threads  # importing ops registers every op
 from .ops._common import as_nchw, even_cuts
+from .precision import check_precision
 
 
 class Node(NamedTuple):
@@ -51,15 +53,6 @@ class Node(NamedTuple):
     inplace: bool = False  # plan steps only: write the output into the first input
     fused: tuple = ()  # plan steps only: the names of the nodes this step computes
     residual: bool = False  # plan steps only: the last input is a fused add's other operand (residual=)
-
-
-class NodeError(Exception):
-    """A node refused its inputs (a ValueError inside the op); carries its name."""
-
-    def __init__(self, name, error):
-        super().__init__(f"layer {name}: {error}")
-        self.name = name
-        self.error = error
 
 
 ALL = "all"
@@ -79,6 +72,12 @@ def evaluate(node, args, precision=None, team=None):
     return entry.float64(*args, **kwargs)
 
 
+def run_node(node, args, precision):
+    """One node's output under emulated ``precision``, from its input arrays
+    (NCHW), as float64 holding values of the storage format."""
+    return evaluate(node, args, check_precision(precision))
+
+
 def arguments(node, args):
     """The positional and keyword arguments of a step's function: a fused
     residual add's operand (the step's last input) goes in as ``residual=``."""
@@ -91,19 +90,22 @@ def arguments(node, args):
 
 def plan(nodes, output):
     """The fast plan for a plain call: (steps, output name). Same arithmetic,
-    less memory traffic: alias nodes are dropped; a conv and the batch norm that
-    alone reads it become one step (``fuses_batch_norm``), then the residual
-    add that alone reads that (``fuses_add``: the add's other operand becomes
-    the step's last input, passed as residual=), and so do an op that
-    ``fuses_relu`` and the ReLU that alone reads it (relu=True); an op that
-    ``writes_out`` writes into an input that nothing else reads. Each fused step
+    less memory traffic: nodes whose op ``renames_input`` (alias) are dropped;
+    an op that ``fuses_batch_norm`` and the node that alone reads it, if its op
+    ``fuses_as`` a batch norm, become one step, then the node that
+    ``fuses_as`` the residual add and alone reads that (``fuses_add``: the
+    add's other operand becomes the step's last input, passed as residual=),
+    and so do an op that ``fuses_relu`` and the node that ``fuses_as`` the ReLU
+    and alone reads it (relu=True); an op that ``writes_out`` writes into an
+    input that nothing else reads. The plan asks the ops' flags
+    (refresnet/runtime/registry.py), never their names. Each fused step
     performs the same IEEE operations in the same order as the nodes it
     replaces, so the results are bitwise the trace's (tests/test_model.py)."""
     canon = {}
     real = []
     for node in nodes:
         inputs = tuple(canon.get(i, i) for i in node.inputs)
-        if node.op == "alias":
+        if registry.get(node.op).renames_input:
             canon[node.name] = inputs[0]
         else:
             real.append(node._replace(inputs=inputs))
@@ -115,8 +117,14 @@ def plan(nodes, output):
         # An array the plan may overwrite: produced by a step, read by one step only.
         return name != "input" and consumers[name] == 1
 
-    def sole_reader(node, nxt, op):
-        return nxt is not None and nxt.op == op and nxt.inputs == (node.name,) and consumers[node.name] == 1
+    def at(k):
+        return real[k] if k < len(real) else None
+
+    def fuses_as(nxt, role):
+        return nxt is not None and registry.get(nxt.op).fuses_as == role
+
+    def sole_reader(node, nxt, role):
+        return fuses_as(nxt, role) and nxt.inputs == (node.name,) and consumers[node.name] == 1
 
     steps = []
     i = 0
@@ -124,21 +132,21 @@ def plan(nodes, output):
         node = real[i]
         entry = registry.get(node.op)
         fused, kwargs = [node], node.kwargs
-        if entry.fuses_batch_norm and sole_reader(node, real[i + 1] if i + 1 < len(real) else None, "batch_norm"):
+        if entry.fuses_batch_norm and sole_reader(node, at(i + 1), registry.BATCH_NORM):
             bn = real[i + 1]
             fused.append(bn)
-            kwargs = dict(kwargs, batch_norm={k: bn.kwargs[k] for k in ("mean", "var", "gamma", "beta", "eps")})
+            kwargs = dict(kwargs, batch_norm=dict(bn.kwargs))
         inputs, residual = node.inputs, False
         last = fused[-1]
-        nxt = real[i + len(fused)] if i + len(fused) < len(real) else None
-        if (entry.fuses_add and nxt is not None and nxt.op == "add" and consumers[last.name] == 1
+        nxt = at(i + len(fused))
+        if (entry.fuses_add and fuses_as(nxt, registry.ADD) and consumers[last.name] == 1
                 and nxt.inputs.count(last.name) == 1):
             # conv -> (BN ->) add: the add's other operand joins the step.
             fused.append(nxt)
             inputs, residual = inputs + tuple(s for s in nxt.inputs if s != last.name), True
             last = nxt
-            nxt = real[i + len(fused)] if i + len(fused) < len(real) else None
-        if entry.fuses_relu and sole_reader(last, nxt, "relu"):
+            nxt = at(i + len(fused))
+        if entry.fuses_relu and sole_reader(last, nxt, registry.RELU):
             fused.append(nxt)
             kwargs = dict(kwargs, relu=True)
         name = fused[-1].name
@@ -246,9 +254,10 @@ class Team:
             t.join()
 
     def evaluate(self, entry, node, args):
-        """One step on the team: a conv's unfolding and GEMM blocks, or a
-        channel-wise op's channel ranges, shared; any other op on this thread."""
-        if entry.name == "conv2d":
+        """One step on the team: an op that ``takes_team`` shares its own work
+        (a conv's unfolding and GEMM blocks), a channel-wise op its channel
+        ranges; any other op runs on this thread."""
+        if entry.takes_team:
             args, kwargs = arguments(node, args)
             return entry.float64(*args, team=self, **kwargs)
         x = args[0]

@@ -1,4 +1,4 @@
-"""Run a Model's nodes under emulated reduced precision, to measure rounding budgets.
+"""Emulated reduced precision, to measure rounding budgets: the formats and the shared machinery.
 
 The oracle computes in float64. To tell a framework's *rounding* from a *bug*,
 ``compare`` needs to know how far an honest float32 (or TF32, bfloat16, float16)
@@ -18,31 +18,27 @@ Every value is first rounded to float32 and then, for the narrower formats, from
 float32 to the format (the order in which a framework's float32 data reaches a
 narrower format). Rounded values are carried in float64 arrays.
 
-Per op, with "storage format" = float32 for float32/tf32, else the format itself:
+Per op, with "storage format" = float32 for float32/tf32, else the format itself
+(``formats``):
   - inputs and weights are rounded to the storage format;
-  - conv2d and linear: the operands are rounded to the GEMM operand format
-    (tf32 for tf32, else the storage format), each product is formed exactly in
-    float32 (the product of two <=11-bit significands fits in 24 bits) and the
-    sums are accumulated in float32 by NumPy's float32 GEMM (OpenBLAS sgemm: its
-    own blocking order, like any BLAS); the bias is added in float32; the result
-    is rounded to the storage format. This is the "reduced-precision products,
-    float32 accumulation" model of tensor-core and oneDNN kernels; it does not
-    model Winograd or FFT convolutions, nor float16 accumulation;
-  - batch_norm: (x - mean) / sqrt(var + eps) * gamma + beta evaluated op by op
-    in float32 (each intermediate rounded to float32), result rounded to the
-    storage format;
-  - global average pooling and the residual add: float32 arithmetic (NumPy's
-    pairwise float32 sum for the mean), result rounded to the storage format;
-  - softmax: float32 exp / sum;
-  - relu, max pooling, zero padding and subsampling do no arithmetic: the
-    float64 op applied to already rounded inputs is exact in any format.
+  - the GEMM ops (conv2d, linear, matmul_constant, the SE block's 1x1 convs)
+    round their operands to the GEMM operand format (tf32 for tf32, else the
+    storage format), form each product exactly in float32 and accumulate in
+    float32: the "reduced-precision products, float32 accumulation" model of
+    tensor-core and oneDNN kernels (no Winograd or FFT convolutions, no float16
+    accumulation);
+  - the other ops with arithmetic compute in float32 (each intermediate a
+    float32), their result rounded to the storage format;
+  - ops that do no arithmetic (relu, max pooling, padding, subsampling,
+    reshapes) are ``exact``: the float64 op applied to already rounded inputs is
+    exact in any format.
+Each op's emulation sits in its own file in refresnet/runtime/ops/ (the
+function ``emulated``, registered with the op), its docstring stating what
+it models; this module holds the formats and the machinery they share.
 """
 
 import numpy as np
 
-from .. import kernels
-from . import ops, threads
-from .ops.conv2d import Epilogue, compute_panel, geometry, panel_buffer, panels
 
 PRECISIONS = ("float32", "tf32", "bfloat16", "float16")
 
@@ -112,10 +108,10 @@ def ulp(ref, fmt):
     return np.exp2(e - f["bits"] + 1)
 
 
-# ------------------------------------------------------------------ ops
-# Each function takes (args, kwargs, precision) like a registry entry's float64
+# ------------------------------------------------------------------ shared by the ops' emulations
+# Each op's ``emulated`` takes (args, kwargs, precision) like its float64
 # function takes (*args, **kwargs), and returns float64 arrays holding values of
-# the storage format. refresnet/runtime/registry.py pairs each with its float64 op.
+# the storage format.
 
 def formats(precision):
     """(storage format, GEMM operand format) of an emulated precision."""
@@ -123,100 +119,11 @@ def formats(precision):
     return storage, ("tf32" if precision == "tf32" else storage)
 
 
-def conv2d(args, kw, precision):
-    storage, operand = formats(precision)
-    x = round_to(round_to(args[0], storage), operand)
-    w = round_to(round_to(kw["w"], storage), operand)
-    g = geometry(x.shape, w.shape, kw.get("stride", 1), kw.get("padding", 0), kw.get("dilation", 1),
-                 kw.get("groups", 1))
-    w32 = np.ascontiguousarray(w.astype(np.float32))
-    out = np.empty((x.shape[0], g.out_channels, g.out_h, g.out_w), dtype=np.float32)
-    buf = panel_buffer(g)
-    x = np.ascontiguousarray(x)
-    bias = kw.get("bias")
-    bias32 = None if bias is None else round_to(bias, storage).astype(np.float32)
-    with threads.single_threaded_blas():
-        for n in range(x.shape[0]):
-            # The float32 GEMM is cut into the same fixed panels and row blocks as
-            # the float64 one, so its bits too are the image's own.
-            for p0, p1 in panels(g):
-                compute_panel(x[n], w32, g, out[n], p0, p1, Epilogue(bias32), buf=buf)
-    return round_to(out, storage)
+def binary32(ufunc):
+    """The emulation of an elementwise binary op (add_broadcast, mul): ``ufunc``
+    in float32 on the operands rounded to the storage format (the second from
+    ``kwargs["b"]`` when the node has one input), the result rounded to it."""
 
-
-def linear(args, kw, precision):
-    storage, operand = formats(precision)
-    x = round_to(round_to(args[0], storage), operand)
-    w = round_to(round_to(kw["w"], storage), operand)
-    x2 = x.reshape(x.shape[0], -1).astype(np.float32)
-    w32 = w.astype(np.float32)
-    # Float32 sums in index order, each row on its own, so a row's bits do not
-    # depend on the batch (a float32 BLAS product picks gemv or gemm by shape).
-    out = kernels.linear32(np.ascontiguousarray(x2), np.ascontiguousarray(w32),
-                           np.empty((x2.shape[0], w32.shape[0]), dtype=np.float32))
-    b = kw.get("b")
-    if b is not None:
-        out += round_to(b, storage).astype(np.float32)
-    return round_to(out, storage)
-
-
-def batch_norm(args, kw, precision):
-    storage, _ = formats(precision)
-
-    def c(v):
-        return round_to(v, storage).astype(np.float32)[None, :, None, None]
-
-    x32 = round_to(args[0], storage).astype(np.float32)
-    y = (x32 - c(kw["mean"])) / np.sqrt(c(kw["var"]) + np.float32(kw["eps"])) * c(kw["gamma"]) + c(kw["beta"])
-    if kw.get("relu"):
-        y = np.maximum(y, np.float32(0))
-    return round_to(y, storage)
-
-
-def global_avg_pool2d(args, kw, precision):
-    storage, _ = formats(precision)
-    a = round_to(args[0], storage).astype(np.float32)
-    out = a.mean(axis=(2, 3), dtype=np.float32)
-    if kw.get("keepdims"):
-        out = out[:, :, None, None]
-    return round_to(out, storage)
-
-
-def avg_pool2d(args, kw, precision):
-    # A windowed mean (the Keras CIFAR head's AveragePooling2D(8)): exact sum of
-    # the rounded inputs, result rounded once; the float32 accumulation inside the
-    # window (a few ulps over 64 terms) is not modelled.
-    storage, _ = formats(precision)
-    return round_to(ops.avg_pool2d(round_to(args[0], storage), **kw), storage)
-
-
-def add(args, kw, precision):
-    storage, _ = formats(precision)
-    out = round_to(args[0], storage).astype(np.float32) + round_to(args[1], storage).astype(np.float32)
-    if kw.get("relu"):
-        out = np.maximum(out, np.float32(0))
-    return round_to(out, storage)
-
-
-def softmax(args, kw, precision):
-    storage, _ = formats(precision)
-    a = round_to(args[0], storage).astype(np.float32)
-    e = np.exp(a - a.max(axis=-1, keepdims=True))
-    return round_to(e / e.sum(axis=-1, keepdims=True, dtype=np.float32), storage)
-
-
-# ---- ONNX ops (refresnet/io/onnx_file.py): the same model, float32
-# arithmetic with each result rounded to the storage format.
-
-def sigmoid(args, kw, precision):
-    storage, _ = formats(precision)
-    a = round_to(args[0], storage).astype(np.float32)
-    with np.errstate(over="ignore"):
-        y = np.float32(1) / (np.float32(1) + np.exp(-a))
-    return round_to(y, storage)
-
-
-def _binary(ufunc):
     def run(args, kw, precision):
         storage, _ = formats(precision)
         a, b = args if len(args) == 2 else (args[0], kw["b"])
@@ -225,76 +132,6 @@ def _binary(ufunc):
 
     run.__name__ = f"emulated_{ufunc.__name__}"
     return run
-
-
-add_broadcast = _binary(np.add)
-mul = _binary(np.multiply)
-
-
-def reduce_mean(args, kw, precision):
-    # The float32 mean of the rounded inputs (NumPy's pairwise float32 sum), as
-    # global_avg_pool2d is emulated.
-    storage, _ = formats(precision)
-    a = round_to(args[0], storage).astype(np.float32)
-    axes = kw.get("axes")
-    axes = tuple(range(a.ndim)) if axes is None else tuple(int(ax) % a.ndim for ax in axes)
-    return round_to(a.mean(axis=axes, dtype=np.float32, keepdims=kw.get("keepdims", True)), storage)
-
-
-def matmul_constant(args, kw, precision):
-    storage, operand = formats(precision)
-    x = round_to(round_to(args[0], storage), operand)
-    w = round_to(round_to(kw["w"], storage), operand)
-    rows = np.ascontiguousarray(x.reshape(-1, w.shape[1]).astype(np.float32))
-    out = kernels.linear32(rows, np.ascontiguousarray(w.astype(np.float32)),
-                           np.empty((rows.shape[0], w.shape[0]), dtype=np.float32))
-    return round_to(out.reshape(x.shape[:-1] + (w.shape[0],)), storage)
-
-
-def _sigmoid32(z32):
-    with np.errstate(over="ignore"):
-        return np.float32(1) / (np.float32(1) + np.exp(-z32))
-
-
-def _channel_means32(x, storage):
-    a = round_to(x, storage).astype(np.float32)
-    return a, a.mean(axis=(2, 3), dtype=np.float32)
-
-
-def squeeze_excite(args, kw, precision):
-    # timm SEModule in the storage format's float32 arithmetic: float32 means,
-    # the two 1x1 convs as float32 sums in index order (kernels.linear32), float32
-    # sigmoid and product; each stage's result rounded to the storage format.
-    storage, operand = formats(precision)
-    a, s = _channel_means32(args[0], storage)
-
-    def fc(v, w, b):
-        w = round_to(round_to(np.asarray(w).reshape(np.shape(w)[0], -1), storage), operand).astype(np.float32)
-        v = round_to(round_to(v, storage), operand).astype(np.float32)
-        out = kernels.linear32(np.ascontiguousarray(v), np.ascontiguousarray(w),
-                               np.empty((v.shape[0], w.shape[0]), dtype=np.float32))
-        return round_to(out + round_to(b, storage).astype(np.float32), storage).astype(np.float32)
-
-    h = np.maximum(fc(s, kw["w1"], kw["b1"]), np.float32(0))
-    gate = round_to(_sigmoid32(fc(h, kw["w2"], kw["b2"])), storage).astype(np.float32)
-    return round_to(a * gate[:, :, None, None], storage)
-
-
-def eca(args, kw, precision):
-    # timm EcaModule likewise: float32 means, the k-tap 1-D correlation summed in
-    # float32 in tap order, float32 sigmoid and product.
-    storage, _ = formats(precision)
-    a, s = _channel_means32(args[0], storage)
-    w = round_to(np.asarray(kw["w"]).reshape(-1), storage).astype(np.float32)
-    k, C = w.size, s.shape[1]
-    p = (k - 1) // 2
-    m = np.zeros((s.shape[0], C + 2 * p), dtype=np.float32)
-    m[:, p : p + C] = round_to(s, storage).astype(np.float32)
-    g = np.zeros((s.shape[0], C), dtype=np.float32)
-    for j in range(k):
-        g = g + w[j] * m[:, j : j + C]
-    gate = round_to(_sigmoid32(round_to(g, storage).astype(np.float32)), storage).astype(np.float32)
-    return round_to(a * gate[:, :, None, None], storage)
 
 
 def exact(fn):
@@ -308,14 +145,6 @@ def exact(fn):
 
     run.__name__ = f"exact_{getattr(fn, '__name__', 'op')}"
     return run
-
-
-def run_node(node, args, precision):
-    """One node's output under emulated ``precision``, from its input arrays
-    (NCHW), as float64 holding values of the storage format."""
-    from . import executor
-
-    return executor.evaluate(node, args, check_precision(precision))
 
 
 def emulated_trace(model, x, precision="float32"):

@@ -1,35 +1,56 @@
-"""The op registry: one entry per op a graph node can name.
+"""The op registry: one record per op a graph node can name.
 
 A graph (refresnet/build/graph.py, and any graph read from a file) is a list of
-nodes, each naming its op by a string. The entry of that name says everything
+nodes, each naming its op by a string. The record of that name says everything
 the one interpreter (refresnet/runtime/executor.py) needs to run it on every walk of
 the network - the plain call, the trace, compare's recomputations, emulated
 precision and BN calibration:
 
 - ``float64``: the op on NCHW float64 arrays, ``float64(*inputs, **kwargs)``
-  (the functions of refresnet.runtime.ops, whose docstrings state their semantics);
+  (its docstring states the semantics);
 - ``emulated``: the same op under an emulated precision,
-  ``emulated(inputs, kwargs, precision)`` (refresnet/runtime/precision.py states the model);
+  ``emulated(inputs, kwargs, precision)`` (refresnet/runtime/precision.py states the
+  formats and the shared model; ``precision.exact`` where the op does no arithmetic);
 - ``channelwise``: each output channel depends on the same channel of each
   input alone, so the op may run on any range of channels by itself, with the
   same range of its ``per_channel`` arguments (a BN's statistics);
 - ``writes_out``: the output has the first input's shape and the function
   takes ``out=`` (it may be that input: the call runs it in place);
-- ``fuses_relu``: a ReLU that alone reads its output can run in the same pass
-  (the function takes ``relu=True``; the values are those of the two ops);
-- ``fuses_batch_norm``: likewise a batch norm (and its ReLU) that alone reads
-  its output (the function takes ``batch_norm={mean, var, gamma, beta, eps}``);
-- ``fuses_add``: likewise the residual add (and its ReLU) that alone reads its
+- ``renames_input``: the output is the first input itself under a second name
+  (alias: torchvision's containers); the plan drops the node and its readers
+  read the input;
+- ``takes_team``: the function takes ``team=`` (refresnet.runtime.executor.Team)
+  and shares its own work out for one image (conv2d: its unfolding and GEMM
+  blocks); other ops are shared by channel ranges when ``channelwise``;
+- ``fuses_as``: the part this op plays when the plan fuses it into the step of
+  the op whose output it alone reads, one of ``FUSION_ROLES``: ``"batch_norm"``
+  (its keyword arguments go in as that op's ``batch_norm=``), ``"add"`` (the
+  residual add: its other operand goes in as ``residual=``), ``"relu"``
+  (``relu=True``); None: never fused into another op's step;
+- ``fuses_relu``: a node whose op ``fuses_as`` "relu" and that alone reads
+  this op's output can run in the same pass (the function takes
+  ``relu=True``; the values are those of the two ops);
+- ``fuses_batch_norm``: likewise a "batch_norm" node (and its ReLU) that alone
+  reads its output (the function takes ``batch_norm={mean, var, gamma, beta, eps}``);
+- ``fuses_add``: likewise an "add" node (and its ReLU) that alone reads its
   output, or its batch norm's (the function takes ``residual=`` the add's other
-  operand and adds it after the batch norm, before the ReLU).
+  operand and adds it after the batch norm, before the ReLU);
+- ``backward``: reserved for the vector-Jacobian product of the op (the
+  gradients issue adds it, in the op's own file); None for now, and nothing
+  reads it yet.
 
-Adding an op is one ``register`` call here: a function in refresnet.runtime.ops for
-float64, and its emulation (``emulate.exact`` where the op does no arithmetic).
+The executor asks these flags and never an op's name: a record registered
+under another name with the same flags is planned, fused and shared out the
+same way (tests/test_model.py).
+
+The registry holds records and nothing else: each op's file in
+refresnet/runtime/ops/ holds its float64 function, its emulation and the
+``register`` call that makes its record, and refresnet/runtime/ops/__init__.py
+imports every op file, so importing refresnet.runtime.ops fills ``OPS``. Adding an
+op is that file (and its line in ops/__init__.py) plus its test.
 """
 
-from typing import Callable, NamedTuple
-
-from . import precision as emulate, ops
+from typing import Callable, NamedTuple, Optional
 
 
 class Op(NamedTuple):
@@ -42,75 +63,41 @@ class Op(NamedTuple):
     per_channel: tuple = ()
     fuses_batch_norm: bool = False
     fuses_add: bool = False
+    renames_input: bool = False
+    takes_team: bool = False
+    fuses_as: Optional[str] = None
+    backward: Optional[Callable] = None
 
+
+# The parts an op can play inside another op's fused step (``Op.fuses_as``),
+# each accepted by the producing op's flag of the same suffix
+# (fuses_batch_norm, fuses_add, fuses_relu).
+BATCH_NORM, ADD, RELU = FUSION_ROLES = ("batch_norm", "add", "relu")
 
 OPS = {}
 
 
-def register(name, float64, emulated, *, channelwise=False, writes_out=False, fuses_relu=False, per_channel=(),
-             fuses_batch_norm=False, fuses_add=False):
-    """Add the op ``name``; returns its entry. A name is registered once."""
+def register(name, float64, emulated, **flags):
+    """Add the op ``name`` with the ``flags`` of its record (the fields of
+    ``Op``); returns its record. A name is registered once."""
     if name in OPS:
         raise ValueError(f"op {name!r} is already registered")
-    OPS[name] = Op(name, float64, emulated, channelwise, writes_out, fuses_relu, tuple(per_channel), fuses_batch_norm,
-                   fuses_add)
+    unknown = sorted(set(flags) - set(Op._fields[3:]))
+    if unknown:
+        raise ValueError(f"op {name!r}: unknown flags {', '.join(unknown)}; "
+                         f"expected some of {', '.join(Op._fields[3:])}")
+    if flags.get("fuses_as") not in (None,) + FUSION_ROLES:
+        raise ValueError(f"op {name!r}: fuses_as {flags['fuses_as']!r}; "
+                         f"expected None or one of {', '.join(FUSION_ROLES)}")
+    if "per_channel" in flags:
+        flags["per_channel"] = tuple(flags["per_channel"])
+    OPS[name] = Op(name, float64, emulated, **flags)
     return OPS[name]
 
 
 def get(name):
-    """The entry of op ``name``; an unknown name lists the registered ones."""
+    """The record of op ``name``; an unknown name lists the registered ones."""
     try:
         return OPS[name]
     except KeyError:
         raise ValueError(f"unknown op {name!r}; expected one of {', '.join(sorted(OPS))}") from None
-
-
-def _alias(x):
-    return x
-
-
-# A second name for an existing output (torchvision's containers: layer1.0, layer1).
-register("alias", _alias, emulate.exact(_alias), channelwise=True)
-register("conv2d", ops.conv2d, emulate.conv2d, fuses_relu=True, fuses_batch_norm=True, fuses_add=True)
-register("batch_norm", ops.batch_norm, emulate.batch_norm, channelwise=True, writes_out=True, fuses_relu=True,
-         per_channel=("mean", "var", "gamma", "beta"))
-register("relu", ops.relu, emulate.exact(ops.relu), channelwise=True, writes_out=True)
-register("add", ops.add, emulate.add, channelwise=True, writes_out=True, fuses_relu=True)
-register("max_pool2d", ops.max_pool2d, emulate.exact(ops.max_pool2d), channelwise=True)
-register("avg_pool2d", ops.avg_pool2d, emulate.avg_pool2d, channelwise=True)
-register("global_avg_pool2d", ops.global_avg_pool2d, emulate.global_avg_pool2d, channelwise=True)
-register("global_max_pool2d", ops.global_max_pool2d, emulate.exact(ops.global_max_pool2d), channelwise=True)
-register("zero_pad2d", ops.zero_pad2d, emulate.exact(ops.zero_pad2d), channelwise=True)
-register("subsample", ops.subsample, emulate.exact(ops.subsample), channelwise=True)
-register("zero_channel_shortcut", ops.zero_channel_shortcut, emulate.exact(ops.zero_channel_shortcut))
-register("flatten_nhwc", ops.flatten_nhwc, emulate.exact(ops.flatten_nhwc))
-register("linear", ops.linear, emulate.linear)
-register("softmax", ops.softmax, emulate.softmax)
-
-# ---------------------------------------------------------------- ONNX
-# The ops ONNX graphs need beyond the table's (refresnet/io/onnx_file.py
-# maps each ONNX op type onto an entry; where the semantics are identical it
-# uses the table's own entries: Conv -> conv2d, BatchNormalization ->
-# batch_norm, Relu -> relu, MaxPool -> max_pool2d, AveragePool -> avg_pool2d,
-# GlobalAveragePool/GlobalMaxPool -> global_*_pool2d, same-shape Add -> add,
-# Gemm -> linear, Softmax -> softmax, Identity and float Casts -> alias).
-register("add_broadcast", ops.add_broadcast, emulate.add_broadcast)
-register("mul", ops.mul, emulate.mul)
-register("sigmoid", ops.sigmoid, emulate.sigmoid, channelwise=True, writes_out=True)
-register("reduce_mean", ops.reduce_mean, emulate.reduce_mean)
-register("matmul_constant", ops.matmul_constant, emulate.matmul_constant)
-register("constant_pad2d", ops.constant_pad2d, emulate.exact(ops.constant_pad2d), channelwise=True)
-register("flatten", ops.flatten, emulate.exact(ops.flatten))
-register("reshape", ops.reshape, emulate.exact(ops.reshape))
-register("transpose", ops.transpose, emulate.exact(ops.transpose))
-register("cast", ops.cast, emulate.exact(ops.cast))
-
-# ---------------------------------------------------------------- timm / transformers
-# timm's and transformers' ResNets (refresnet/families/archs.py rows timm_*, transformers_*):
-# torch.flatten(x, 1) of the pooled map (timm global_pool.flatten, transformers
-# classifier.0) is the "flatten" entry above (ONNX Flatten, axis 1); timm's
-# channel attention comes before the residual add. timm's
-# avg_down shortcut pool is the avg_pool2d entry above (ceil_mode=True,
-# count_include_pad=False).
-register("squeeze_excite", ops.squeeze_excite, emulate.squeeze_excite)
-register("eca", ops.eca, emulate.eca)

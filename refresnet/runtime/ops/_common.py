@@ -1,4 +1,4 @@
-"""Argument handling shared by the ops: dtypes, pairs, padding forms, output sizes."""
+"""Argument handling shared by the ops: dtypes, pairs, padding forms, output sizes, pool windows, broadcasting."""
 
 import math
 
@@ -124,3 +124,32 @@ def even_cuts(n, pieces):
     1..n) as equal as integers allow: piece k is [k*n//pieces, (k+1)*n//pieces)."""
     pieces = max(1, min(n, pieces))
     return [k * n // pieces for k in range(pieces + 1)]
+
+
+def pool_window(x, kernel_size, stride, padding, ceil_mode, op):
+    """A 2-D pool's checked window on x (max_pool2d, avg_pool2d):
+    (kh, kw, sh, sw, top, bottom, left, right, OH, OW)."""
+    kh, kw = check_positive(pair(kernel_size, "kernel_size"), "kernel_size")
+    sh, sw = check_positive(pair(kernel_size if stride is None else stride, "stride"), "stride")
+    H, W = x.shape[2], x.shape[3]
+    t, b, l, r = explicit_padding(padding, (kh, kw), (sh, sw), (1, 1), (H, W))
+    # PyTorch's rule ("pad should be at most half of effective kernel size"): a
+    # window lying wholly in the padding would have no input (avg: divisor 0).
+    if max(t, b) > kh // 2 or max(l, r) > kw // 2:
+        raise ValueError(
+            f"{op}: padding {(t, b, l, r)} (top, bottom, left, right) exceeds half of kernel_size {(kh, kw)}"
+        )
+    OH = pool_out_size(H, kh, sh, t, b, ceil_mode, f"{op} height")
+    OW = pool_out_size(W, kw, sw, l, r, ceil_mode, f"{op} width")
+    return kh, kw, sh, sw, t, b, l, r, OH, OW
+
+
+def broadcast_operands(a, b, op):
+    """a and b as float64 arrays whose shapes broadcast (add_broadcast, mul)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} do not broadcast") from None
+    return a, b

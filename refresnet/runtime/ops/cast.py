@@ -2,6 +2,9 @@
 
 import numpy as np
 
+from ..precision import exact
+from ..registry import register
+
 
 def cast(x, to):
     """x converted to the NumPy dtype name ``to``. A float type (float16, float32,
@@ -20,3 +23,6 @@ def cast(x, to):
             raise ValueError(f"cast: a non-finite value cannot become {to}")
         a = np.trunc(a)
     return a.astype(to)
+
+
+OP = register("cast", cast, exact(cast))

@@ -8,6 +8,8 @@ import numpy as np
 from .. import blas, threads
 from ... import kernels
 from ...kernels import im2col
+from ..precision import formats, round_to
+from ..registry import register
 from ._common import as_nchw, as_vector, check_positive, conv_out_size, even_cuts, explicit_padding, pair
 
 
@@ -276,3 +278,34 @@ def gemm_block(w, operand, g, out_n, block, epilogue=Epilogue()):
     if relu:
         np.maximum(dst, 0.0, out=dst)
     return dst
+
+
+def emulated(args, kw, precision):
+    """conv2d under an emulated precision (refresnet/runtime/precision.py): the
+    input and weights rounded to the storage format, then to the GEMM operand
+    format (tf32 for tf32); each product formed exactly in float32 (the product
+    of two <=11-bit significands fits in 24 bits) and the sums accumulated in
+    float32 by NumPy's float32 GEMM (OpenBLAS sgemm: its own blocking order, like
+    any BLAS); the bias, rounded to the storage format, added in float32; the
+    result rounded to the storage format."""
+    storage, operand = formats(precision)
+    x = round_to(round_to(args[0], storage), operand)
+    w = round_to(round_to(kw["w"], storage), operand)
+    g = geometry(x.shape, w.shape, kw.get("stride", 1), kw.get("padding", 0), kw.get("dilation", 1),
+                 kw.get("groups", 1))
+    w32 = np.ascontiguousarray(w.astype(np.float32))
+    out = np.empty((x.shape[0], g.out_channels, g.out_h, g.out_w), dtype=np.float32)
+    buf = panel_buffer(g)
+    x = np.ascontiguousarray(x)
+    bias = kw.get("bias")
+    bias32 = None if bias is None else round_to(bias, storage).astype(np.float32)
+    with threads.single_threaded_blas():
+        for n in range(x.shape[0]):
+            # The float32 GEMM is cut into the same fixed panels and row blocks as
+            # the float64 one, so its bits too are the image's own.
+            for p0, p1 in panels(g):
+                compute_panel(x[n], w32, g, out[n], p0, p1, Epilogue(bias32), buf=buf)
+    return round_to(out, storage)
+
+
+OP = register("conv2d", conv2d, emulated, takes_team=True, fuses_relu=True, fuses_batch_norm=True, fuses_add=True)

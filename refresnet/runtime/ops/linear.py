@@ -3,6 +3,8 @@
 import numpy as np
 
 from ... import kernels
+from ..precision import formats, round_to
+from ..registry import register
 from ._common import as_vector
 
 
@@ -19,3 +21,27 @@ def linear(x, w, b=None):
         raise ValueError(f"linear: x {x.shape} does not have {w.shape[1]} features per row for w {w.shape}")
     b = np.zeros(w.shape[0]) if b is None else as_vector(b, w.shape[0], "b")
     return kernels.linear(x2, w, b, np.empty((x2.shape[0], w.shape[0]), dtype=np.float64))
+
+
+def emulated(args, kw, precision):
+    """linear under an emulated precision (refresnet/runtime/precision.py): x and
+    w rounded to the storage format, then to the GEMM operand format; float32
+    sums of the float32 products in index order (kernels.linear32); the bias,
+    rounded to the storage format, added in float32; the result rounded to the
+    storage format."""
+    storage, operand = formats(precision)
+    x = round_to(round_to(args[0], storage), operand)
+    w = round_to(round_to(kw["w"], storage), operand)
+    x2 = x.reshape(x.shape[0], -1).astype(np.float32)
+    w32 = w.astype(np.float32)
+    # Float32 sums in index order, each row on its own, so a row's bits do not
+    # depend on the batch (a float32 BLAS product picks gemv or gemm by shape).
+    out = kernels.linear32(np.ascontiguousarray(x2), np.ascontiguousarray(w32),
+                           np.empty((x2.shape[0], w32.shape[0]), dtype=np.float32))
+    b = kw.get("b")
+    if b is not None:
+        out += round_to(b, storage).astype(np.float32)
+    return round_to(out, storage)
+
+
+OP = register("linear", linear, emulated)

@@ -3,6 +3,8 @@
 import numpy as np
 
 from ... import kernels
+from ..precision import formats, round_to
+from ..registry import register
 
 
 def matmul_constant(x, w):
@@ -20,3 +22,20 @@ def matmul_constant(x, w):
     rows = np.ascontiguousarray(a.reshape(-1, w.shape[1]))
     out = kernels.linear(rows, w, np.zeros(w.shape[0]), np.empty((rows.shape[0], w.shape[0]), dtype=np.float64))
     return out.reshape(a.shape[:-1] + (w.shape[0],))
+
+
+def emulated(args, kw, precision):
+    """matmul_constant under an emulated precision (refresnet/runtime/precision.py):
+    as linear, x and w rounded to the storage then the GEMM operand format,
+    float32 sums in index order per row, the result rounded to the storage
+    format."""
+    storage, operand = formats(precision)
+    x = round_to(round_to(args[0], storage), operand)
+    w = round_to(round_to(kw["w"], storage), operand)
+    rows = np.ascontiguousarray(x.reshape(-1, w.shape[1]).astype(np.float32))
+    out = kernels.linear32(rows, np.ascontiguousarray(w.astype(np.float32)),
+                           np.empty((rows.shape[0], w.shape[0]), dtype=np.float32))
+    return round_to(out.reshape(x.shape[:-1] + (w.shape[0],)), storage)
+
+
+OP = register("matmul_constant", matmul_constant, emulated)

@@ -3,6 +3,8 @@
 import numpy as np
 
 from ... import kernels
+from ..precision import formats, round_to
+from ..registry import register
 
 
 def reduce_mean(x, axes=None, keepdims=True):
@@ -36,3 +38,17 @@ def reduce_mean(x, axes=None, keepdims=True):
     else:
         shape = tuple(a.shape[d] for d in keep)
     return out.reshape(shape)
+
+
+def emulated(args, kw, precision):
+    """reduce_mean under an emulated precision (refresnet/runtime/precision.py)."""
+    # The float32 mean of the rounded inputs (NumPy's pairwise float32 sum), as
+    # global_avg_pool2d is emulated.
+    storage, _ = formats(precision)
+    a = round_to(args[0], storage).astype(np.float32)
+    axes = kw.get("axes")
+    axes = tuple(range(a.ndim)) if axes is None else tuple(int(ax) % a.ndim for ax in axes)
+    return round_to(a.mean(axis=axes, dtype=np.float32, keepdims=kw.get("keepdims", True)), storage)
+
+
+OP = register("reduce_mean", reduce_mean, emulated)

@@ -1,6 +1,9 @@
-"""reshape and flatten: new shapes of the same row-major data (ONNX Reshape, Flatten)."""
+"""reshape: a new shape of the same row-major data (ONNX Reshape)."""
 
 import numpy as np
+
+from ..precision import exact
+from ..registry import register
 
 
 def reshape(x, shape, allowzero=False):
@@ -30,14 +33,4 @@ def reshape(x, shape, allowzero=False):
     return np.ascontiguousarray(a).reshape(out)
 
 
-def flatten(x, axis=1):
-    """x as a 2-D array (prod(shape[:axis]), prod(shape[axis:])) in row-major
-    order (ONNX Flatten; axis may be negative, counted from the end)."""
-    a = np.asarray(x)
-    if not -a.ndim <= axis <= a.ndim:
-        raise ValueError(f"flatten: axis {axis} is out of range for x of shape {a.shape}")
-    if axis < 0:
-        axis += a.ndim
-    lead = int(np.prod(a.shape[:axis], dtype=np.int64))
-    rest = int(np.prod(a.shape[axis:], dtype=np.int64))
-    return np.ascontiguousarray(a).reshape(lead, rest)
+OP = register("reshape", reshape, exact(reshape))

@@ -2,6 +2,9 @@
 
 import numpy as np
 
+from ..precision import formats, round_to
+from ..registry import register
+
 
 def sigmoid(x, out=None):
     """y = 1 / (1 + exp(-x)) elementwise in float64, evaluated in that order
@@ -20,3 +23,21 @@ def sigmoid(x, out=None):
     out += 1.0
     np.divide(1.0, out, out=out)
     return out
+
+
+def sigmoid32(z32):
+    """1 / (1 + exp(-z)) in float32 arithmetic on a float32 array (the gate of
+    the emulated SE and ECA blocks too)."""
+    with np.errstate(over="ignore"):
+        return np.float32(1) / (np.float32(1) + np.exp(-z32))
+
+
+def emulated(args, kw, precision):
+    """sigmoid under an emulated precision (refresnet/runtime/precision.py):
+    float32 arithmetic on the input rounded to the storage format, the result
+    rounded to the storage format."""
+    storage, _ = formats(precision)
+    return round_to(sigmoid32(round_to(args[0], storage).astype(np.float32)), storage)
+
+
+OP = register("sigmoid", sigmoid, emulated, channelwise=True, writes_out=True)

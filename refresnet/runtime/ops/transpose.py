@@ -2,6 +2,9 @@
 
 import numpy as np
 
+from ..precision import exact
+from ..registry import register
+
 
 def transpose(x, perm=None):
     """y with y.shape[k] = x.shape[perm[k]] and y[i_0, ...] = x[the same indices
@@ -13,3 +16,6 @@ def transpose(x, perm=None):
         if sorted(perm) != list(range(a.ndim)):
             raise ValueError(f"transpose: perm {perm} is not a permutation of the {a.ndim} axes of x {a.shape}")
     return np.ascontiguousarray(a.transpose(perm))
+
+
+OP = register("transpose", transpose, exact(transpose))

@@ -1,17 +1,10 @@
-"""relu and softmax."""
+"""softmax: the normalised exponential along one axis."""
 
 import numpy as np
 
 from ... import kernels
-
-
-def relu(x, out=None):
-    """max(x, 0) elementwise, float64; NaN stays NaN (as torch.relu). ``out``: a
-    float64 array of x's shape to write into (it may be x)."""
-    a = np.asarray(x)
-    if a.dtype.kind not in "fiub":
-        raise ValueError(f"x: expected a real numeric array, got dtype {a.dtype}")
-    return np.maximum(a.astype(np.float64, copy=False), 0.0, out=out)
+from ..precision import formats, round_to
+from ..registry import register
 
 
 def softmax(x, axis=-1):
@@ -26,3 +19,16 @@ def softmax(x, axis=-1):
     rows = np.ascontiguousarray(moved.reshape(-1, moved.shape[-1]))
     out = kernels.softmax(rows, np.empty_like(rows))
     return np.moveaxis(out.reshape(moved.shape), -1, axis)
+
+
+def emulated(args, kw, precision):
+    """softmax under an emulated precision (refresnet/runtime/precision.py):
+    float32 exp(x - max) / sum over the last axis, of the input rounded to the
+    storage format, the result rounded to the storage format."""
+    storage, _ = formats(precision)
+    a = round_to(args[0], storage).astype(np.float32)
+    e = np.exp(a - a.max(axis=-1, keepdims=True))
+    return round_to(e / e.sum(axis=-1, keepdims=True, dtype=np.float32), storage)
+
+
+OP = register("softmax", softmax, emulated)

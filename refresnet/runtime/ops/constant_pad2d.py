@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from ..precision import exact
+from ..registry import register
 from ._common import as_nchw, explicit_padding
 
 
@@ -15,3 +17,6 @@ def constant_pad2d(x, padding, value=0.0):
     out = np.full((N, C, H + t + b, W + l + r), float(value), dtype=np.float64)
     out[:, :, t : t + H, l : l + W] = x
     return out
+
+
+OP = register("constant_pad2d", constant_pad2d, exact(constant_pad2d), channelwise=True)
