@@ -10,46 +10,15 @@ import numpy as np
 
 from .. import datasets as _dataset
 from .. import preprocess as _pre
-from ..datasets import DASK_INSTALL, STORE_KINDS, _need_dask, predict_dataset, softmax
+from ..datasets import DASK_INSTALL, STORE_KINDS, collect_images, predict_dataset, softmax
+from ..datasets.dask import _need_dask
 from ..errors import CLIError
 from ..families import labels as _labels
 from ..weights import find_cached_weights, load_model, missing_weights_message
 from .common import EXIT_BAD_INPUT, EXIT_OK, _err
 
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif")
-
-
 PROGRESS_MIN_IMAGES = 20
-
-
-# ------------------------------------------------------------------ images
-def collect_images(paths):
-    """(list of image paths, list of (path, reason) problems): directories are walked
-    recursively (sorted) for files with an image extension; files are taken as given."""
-    found, problems = [], []
-    for p in paths:
-        if os.path.isdir(p):
-            n = 0
-            for root, dirs, files in os.walk(p):
-                dirs.sort()
-                for f in sorted(files):
-                    if f.lower().endswith(IMAGE_EXTENSIONS):
-                        full = os.path.join(root, f)
-                        # A FIFO, device or socket named like an image would hang or
-                        # never end the run: only regular files (symlinks followed).
-                        if not os.path.isfile(full):
-                            problems.append((full, "not a regular file (FIFO, device, socket or broken link); skipped"))
-                            continue
-                        found.append(full)
-                        n += 1
-            if n == 0:
-                problems.append((p, f"directory holds no image files ({', '.join(IMAGE_EXTENSIONS)})"))
-        elif os.path.exists(p):
-            found.append(p)
-        else:
-            problems.append((p, "no such file"))
-    return found, problems
 
 
 class Progress:
