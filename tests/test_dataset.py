@@ -23,7 +23,6 @@ import pytest
 
 from fixtures import make_agree_fixtures as mk
 from refresnet import cli, datasets as dataset
-from refresnet.cli import predict as cli_predict
 from refresnet.errors import ResultsError
 
 WEIGHTS = "synthetic:resnet18"
@@ -39,7 +38,7 @@ REPO = mk.REPO
 def folder(tmp_path_factory):
     d = tmp_path_factory.mktemp("images")
     mk.make_images(str(d))
-    images, problems = cli_predict.collect_images([str(d)])
+    images, problems = dataset.collect_images([str(d)])
     assert not problems and len(images) == len(mk.image_specs())
     return str(d), images
 

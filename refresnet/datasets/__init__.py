@@ -38,15 +38,16 @@ pending images, so each image's output is bitwise the serial run's on machines o
 one kind (tests/test_dataset.py).
 """
 
-from .dask import DASK_INSTALL, dask_available, local_cluster
+from .dask import DASK_INSTALL, dask_available, local_cluster, need_dask
 from .progress import Progress
 from .results import STORE_KINDS, NpyStore, ResultsFile, read_results, store_path
-from .run import DEFAULT_BATCH_SIZE, IMAGE_EXTENSIONS, Summary, collect_images, predict_dataset, softmax, top_predictions
-from .worker import ModelSpec, Outcome, cached_model, model_loads, open_model, prepare_image, run_batch
+from .run import (DEFAULT_BATCH_SIZE, IMAGE_EXTENSIONS, Summary, choose_preset, collect_images, need_classifier, predict_dataset,
+                  softmax, top_predictions)
+from .worker import ModelSpec, Outcome, cached_model, model_loads, open_model, predict_batch, prepare_image, run_batch
 
 __all__ = [
     "DASK_INSTALL", "DEFAULT_BATCH_SIZE", "IMAGE_EXTENSIONS", "STORE_KINDS", "ModelSpec", "NpyStore", "Outcome",
-    "Progress", "ResultsFile", "Summary", "cached_model", "collect_images", "dask_available", "local_cluster",
-    "model_loads", "open_model", "predict_dataset", "prepare_image", "read_results", "run_batch", "softmax",
-    "store_path", "top_predictions",
+    "Progress", "ResultsFile", "Summary", "cached_model", "choose_preset", "collect_images", "dask_available",
+    "local_cluster", "model_loads", "need_classifier", "need_dask", "open_model", "predict_batch", "predict_dataset",
+    "prepare_image", "read_results", "run_batch", "softmax", "store_path", "top_predictions",
 ]

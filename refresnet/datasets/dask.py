@@ -21,7 +21,7 @@ def dask_available():
     return True
 
 
-def _need_dask(workers, scheduler, client):
+def need_dask(workers, scheduler, client):
     if client is None and workers is None and scheduler is None:
         return False
     if workers is not None and scheduler is not None:

@@ -91,22 +91,32 @@ class Outcome(NamedTuple):
 
 def prepare_image(path, preset, layout):
     """(model input without the batch axis, notes) for one file, as ``predict`` reads
-    it; raises preprocess.ImageError naming the file."""
+    it; raises preprocess.ImageError naming the file, whatever went wrong (one bad
+    image never ends a run)."""
     img, mode = _pre.open_rgb(path)
     notes = ()
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         notes = (f"{path}: note: {mode} image converted with Pillow's convert('RGB'), which clips to 0..255 as both frameworks' loaders do",)
-    x = _pre.float_stage(_pre.uint8_stage(img, preset), preset)
+    try:
+        x = _pre.float_stage(_pre.uint8_stage(img, preset), preset)
+    except _pre.ImageError:
+        raise
+    except Exception as err:  # noqa: BLE001 -- a resize of a crafted image may raise anything
+        raise _pre.ImageError(path, f"cannot use this image ({type(err).__name__}: {str(err)[:200]})") from None
     if preset.layout != layout:
         x = x.transpose(1, 2, 0) if preset.layout == "NCHW" else x.transpose(2, 0, 1)
     return x, notes
 
 
 def run_batch(spec, paths):
-    """[Outcome] for ``paths`` in order: readable images go through the model as one
+    """[Outcome] for ``paths`` in order, with the model of ``spec`` (loaded once per
+    process): what a Dask worker runs."""
+    return predict_batch(cached_model(spec), _pre.get_preset(spec.preset), paths)
+
+
+def predict_batch(model, preset, paths):
+    """[Outcome] for ``paths`` in order: readable images go through ``model`` as one
     batch, unreadable ones carry their error. Runs in the client or on a worker."""
-    model = cached_model(spec)
-    preset = _pre.get_preset(spec.preset)
     results = [None] * len(paths)
     xs, where, notes = [], [], {}
     for i, path in enumerate(paths):
