@@ -12,6 +12,7 @@ import traceback
 
 from .. import preprocess as _pre
 from ..families.archs import ARCHS
+from ..text import printable
 from . import agree as _agree
 from . import compare as _compare
 from . import predict as _predict
@@ -82,9 +83,11 @@ def main(argv=None):
     except BrokenPipeError:
         return EXIT_OK
     except Exception as err:  # one line, never a traceback, unless --debug
-        if debug:
-            traceback.print_exc()
-        msg = " ".join(str(err).split()) or type(err).__name__
+        if debug:  # the message names files: escaped line by line like everything else
+            sys.stderr.write("".join(printable(line) + "\n" for line in traceback.format_exc().splitlines()))
+        # Not collapsed on whitespace: _err escapes a newline in a file name as \n, so
+        # the name stays recognisable and the error stays one line.
+        msg = str(err).strip() or type(err).__name__
         if isinstance(err, ImportError):
             msg = f"a reader this file needs is missing ({msg})"
         elif not isinstance(err, ValueError):

@@ -2,6 +2,8 @@
 
 import sys
 
+from ..text import printable
+
 EXIT_OK = 0
 
 
@@ -9,5 +11,8 @@ EXIT_BAD_INPUT = 2
 
 
 def _err(msg):
-    sys.stderr.write(f"refresnet: {msg}\n")
+    """``msg`` on stderr as one line: the whole message escaped (refresnet.text.printable),
+    so a file name with a newline or an escape sequence cannot split it or drive the
+    terminal."""
+    sys.stderr.write(f"refresnet: {printable(msg)}\n")
     sys.stderr.flush()

@@ -11,6 +11,7 @@ from ..datasets import DASK_INSTALL, STORE_KINDS, collect_images, predict_datase
 from ..datasets.dask import need_dask
 from ..errors import CLIError
 from ..families import labels as _labels
+from ..text import printable
 from ..weights import find_cached_weights, load_model, missing_weights_message
 from .common import EXIT_BAD_INPUT, EXIT_OK, _err
 
@@ -57,8 +58,8 @@ def run_predict(args):
         _err(f"{p}: {reason}")
     if not args.json:
         if banner:
-            print("*** " + banner + " ***")
-        print(f"weights: {model.path} ({model.arch.name}, {model.source}); preprocess: {preset.name} [{preset.describe()}]")
+            print(printable("*** " + banner + " ***"))
+        print(printable(f"weights: {model.path} ({model.arch.name}, {model.source}); preprocess: {preset.name} [{preset.describe()}]"))
     k = min(args.top, model.num_classes)
     # Class names from the weights' scheme (a config.json's id2label / label_names, ImageNet, CIFAR-10).
     names = _labels.class_names(model.arch, model.num_classes, model.path)
@@ -68,14 +69,14 @@ def run_predict(args):
 
 def _emit(args, path, model, preset, probs, k, names):
     preds = _dataset.top_predictions(probs, k, names)
-    if args.json:
+    if args.json:  # json.dumps escapes every control character (and, ensure_ascii, all non-ASCII)
         obj = {"image": path, "weights": model.path, "arch": model.arch.name, "preprocess": preset.name, "predictions": preds}
         print(json.dumps(obj), flush=True)
         return
-    print(f"\n{path}")
+    print(f"\n{printable(path)}")
     print(f"  {'rank':>4}  {'index':>5}  {'probability':>11}  label")
     for r, p in enumerate(preds, 1):
-        print(f"  {r:>4}  {p['index']:>5}  {p['probability']:>11.6f}  {p['label']}")
+        print(f"  {r:>4}  {p['index']:>5}  {p['probability']:>11.6f}  {printable(p['label'])}")
     sys.stdout.flush()
 
 
@@ -129,5 +130,5 @@ def run_cli(args, spec, model, fingerprint, preset, images, failed, emit, err):
             print(json.dumps(summary.to_dict()))
         else:
             store = f", full outputs in {summary.store}" if summary.store else ""
-            print(f"{args.out}: {summary.written} written, {summary.failed} failed, {summary.skipped} already there{store}")
+            print(printable(f"{args.out}: {summary.written} written, {summary.failed} failed, {summary.skipped} already there{store}"))
     return EXIT_BAD_INPUT if bad else EXIT_OK
