@@ -3,17 +3,31 @@ run appends) and the optional .npy store of every image's full output."""
 
 import json
 import os
+import re
+import stat
 import struct
 
 import numpy as np
 
 from ..errors import ResultsError
+from ..io import open_regular
 
 STORE_KINDS = ("logits", "probabilities")
 # The store's .npy header is written at this fixed length (a multiple of 64, as
 # numpy/lib/format.py aligns its own headers) so that it can be rewritten in place
 # with the new row count after every batch.
 NPY_HEADER_BYTES = 128
+
+# Every line refresnet writes begins so (json.dumps of a dict whose first key is
+# "image"): an existing --out that does not is some other file, and is left alone.
+RECORD_START = b'{"image": '
+# Results lines nest three deep ({"predictions": [{...}]}); a line nested deeper than
+# this is refused before json.loads, whose C scanner recurses once per level (a line
+# of 100,000 "[" would end in RecursionError).
+MAX_JSON_DEPTH = 32
+# The depth scan works through a long line in pieces of this many bytes.
+DEPTH_SCAN_CHUNK = 2**20
+_JSON_STRING = re.compile(rb'"[^"\\\n]*(?:\\.[^"\\\n]*)*"')
 
 try:  # POSIX advisory lock against two runs appending to one file
     import fcntl
@@ -90,32 +104,86 @@ class NpyStore:
 
 
 # ------------------------------------------------------------------ the results file
+def _results_error(path, reason):
+    return ResultsError(f"{path}: {reason}")
+
+
 def read_results(path):
     """The complete records of a results JSONL (a partial last line, from a killed
     run, is left out). Raises ResultsError naming the file and line."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, error=_results_error, what="results file") as f:
             data = f.read()
     except OSError as err:
         raise ResultsError(f"{path}: cannot read the results file ({err.strerror})") from None
-    return [rec for rec, _ in _parse_lines(path, data[: data.rfind(b"\n") + 1])]
+    return [rec for rec, _, _ in _parse_lines(path, data[: data.rfind(b"\n") + 1])]
+
+
+def too_deep(line, limit=MAX_JSON_DEPTH):
+    """True when the JSON text ``line`` (bytes) opens more than ``limit`` arrays and
+    objects inside one another, found without parsing it: strings are taken out
+    first, then the brackets are counted (in pieces, so a huge line costs no more
+    than one piece of memory). A line with at most ``limit`` brackets needs no scan."""
+    if line.count(b"[") + line.count(b"{") <= limit:
+        return False
+    text = _JSON_STRING.sub(b"", line)
+    depth = 0
+    for start in range(0, len(text), DEPTH_SCAN_CHUNK):
+        a = np.frombuffer(text, np.uint8, count=min(DEPTH_SCAN_CHUNK, len(text) - start), offset=start)
+        step = ((a == ord("[")) | (a == ord("{"))).astype(np.int64) - ((a == ord("]")) | (a == ord("}")))
+        levels = np.cumsum(step) + depth
+        if levels.max() > limit:
+            return True
+        depth = int(levels[-1])
+    return False
 
 
 def _parse_lines(path, data):
-    """[(record, offset just past its line)] of complete JSONL ``data``."""
+    """[(record, offset just past its line, line number)] of complete JSONL ``data``."""
     records, offset = [], 0
-    for n, line in enumerate(data.splitlines(keepends=True), 1):
-        offset += len(line)
+    for n, line in enumerate(data.split(b"\n")[:-1], 1):
+        offset += len(line) + 1
         if not line.strip():
             continue
+        if too_deep(line):
+            raise ResultsError(f"{path}: line {n} nests deeper than {MAX_JSON_DEPTH} arrays or objects; "
+                               "not a refresnet results file, or damaged")
         try:
             rec = json.loads(line)
-        except ValueError:
+        except RecursionError:  # a damaged string the scan read as text: the same answer
+            raise ResultsError(f"{path}: line {n} nests too deeply; not a refresnet results file, or damaged") from None
+        except ValueError:  # also UnicodeDecodeError, and ints of over 4300 digits
             raise ResultsError(f"{path}: line {n} is not JSON; not a refresnet results file, or damaged") from None
         if not isinstance(rec, dict) or not isinstance(rec.get("image"), str):
             raise ResultsError(f"{path}: line {n} has no \"image\"; not a refresnet results file")
-        records.append((rec, offset))
+        records.append((rec, offset, n))
     return records
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _open_for_appending(out):
+    """``out`` opened for reading and appending (created if missing), only if it is a
+    regular file: opened non-blocking (a FIFO would otherwise block the first read
+    forever), fstat-checked, then switched back to blocking."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(out, flags, 0o666)
+    except OSError as err:
+        raise ResultsError(f"{out}: cannot open the results file for appending ({err.strerror})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ResultsError(f"{out}: not a regular file (a FIFO, device or socket); --out names the results file "
+                               "to write or resume")
+        if fcntl is not None:
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        return os.fdopen(fd, "a+b")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 class ResultsFile:
@@ -124,10 +192,7 @@ class ResultsFile:
 
     def __init__(self, out, identity, store=None, width=None):
         self.out, self.identity = out, identity
-        try:
-            self.f = open(out, "a+b")
-        except OSError as err:
-            raise ResultsError(f"{out}: cannot open the results file for appending ({err.strerror})") from None
+        self.f = _open_for_appending(out)
         if fcntl is not None:
             try:
                 fcntl.flock(self.f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -141,16 +206,32 @@ class ResultsFile:
             raise
 
     def _open(self, store, width):
+        # Only a refresnet results file is ever appended to or cut: anything else
+        # named by --out (a file of other content, with or without a newline) is
+        # refused before a byte of it changes.
+        self.f.seek(0)
+        head = self.f.read(len(RECORD_START))
+        if head and not (head.startswith(RECORD_START) or RECORD_START.startswith(head)):
+            raise ResultsError(f"{self.out}: not a refresnet results file (it does not begin with "
+                               f"{RECORD_START.decode()}...); it is left as it is: use another --out")
         self.f.seek(0)
         data = self.f.read()
-        parsed = _parse_lines(self.out, data[: data.rfind(b"\n") + 1])
-        records = [rec for rec, _ in parsed]
-        for n, rec in enumerate(records, 1):
+        complete = data[: data.rfind(b"\n") + 1]
+        tail = data[len(complete):]
+        # A killed run leaves at most a partial last line, which the next run cuts:
+        # only the start of a record is cut, never other bytes.
+        if tail and not (tail.startswith(RECORD_START) or RECORD_START.startswith(tail)):
+            raise ResultsError(f"{self.out}: its last {len(tail)} bytes (after its last newline) are not the start of "
+                               "a refresnet results line; not a refresnet results file, or damaged: it is left as it "
+                               "is, use another --out")
+        parsed = _parse_lines(self.out, complete)
+        records = [rec for rec, _, _ in parsed]
+        for rec, _, line in parsed:
             for key, value in self.identity.items():
                 if rec.get(key) != value:
                     raise ResultsError(
-                        f"{self.out}: record {n} was written with {key} {rec.get(key)!r}, this run has {value!r}; "
-                        "use another --out or delete the file"
+                        f"{self.out}: line {line} was written with {key} {_short(rec.get(key))}, this run has "
+                        f"{_short(value)}; use another --out or delete the file"
                     )
         rows = [r.get("row") for r in records if r.get("status") == "ok"]
         if store is None and any(r is not None for r in rows):
@@ -173,7 +254,8 @@ class ResultsFile:
                 if rec.get("status") != "ok":
                     continue
                 if rec.get("row") != expected:
-                    raise ResultsError(f"{self.out}: record {n + 1} points at store row {rec.get('row')}, expected {expected}")
+                    raise ResultsError(f"{self.out}: line {parsed[n][2]} points at store row {_short(rec.get('row'))}, "
+                                       f"expected {expected}")
                 if expected >= self.store.available:
                     keep = n
                     break
