@@ -122,9 +122,11 @@ def predict_dataset(images, out=None, *, weights, arch=None, model=None, fingerp
     results = ResultsFile(out, identity, store, model.num_classes) if out is not None else None
     try:
         done = results.done if results is not None else set()
+        # A results file holds one line per image: an image named twice runs once.
+        # Without one, every image named is predicted and reported, as asked.
         seen, pending = set(), []
         for p in images:
-            if p not in done and p not in seen:
+            if results is None or (p not in done and p not in seen):
                 seen.add(p)
                 pending.append(p)
         summary = Summary(out, results.store.path if results is not None and results.store else None, len(images),
