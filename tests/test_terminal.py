@@ -202,3 +202,26 @@ def test_the_real_streams_of_a_child_process_carry_no_raw_escape(tmp_path):
     errors = [line for line in r.stderr.decode().splitlines() if not line.startswith("refresnet: WARNING")]
     assert len(errors) == 1 and errors[0].startswith("refresnet: " + printable(str(bad)) + ": "), r.stderr
     assert printable(str(img)).encode() in r.stdout.splitlines()
+
+
+def test_agree_prints_image_names_from_the_files_escaped(tmp_path, capsys):
+    """agree's report names images taken from two files; no escape sequence in them
+    reaches the terminal (cli/agree.py escapes the report line by line)."""
+    name = "x" + ERASE + TITLE + ".png"
+
+    def record(image, top):
+        return json.dumps({"image": image, "status": "ok", "predictions": [
+            {"index": i, "label": "c", "probability": 0.0} for i in top]}) + "\n"
+
+    oracle, theirs = tmp_path / "oracle.jsonl", tmp_path / "theirs.jsonl"
+    oracle.write_text(record(name, [1, 2, 3, 4, 5]) + record("y.png", [0, 1, 2, 3, 4]))
+    theirs.write_text(record(name, [2, 1, 3, 4, 5]) + record("y.png", [0, 1, 2, 3, 4]))
+    rc = cli.main(["agree", "--oracle", str(oracle), "--framework", str(theirs)])
+    out, err = capsys.readouterr()
+    assert rc in (0, 1), err
+    assert_no_raw_controls(out, err)
+    assert printable(name) in out  # the flip's row names the image, escaped
+    rc = cli.main(["agree", "--oracle", str(oracle), "--framework", str(theirs), "--json"])
+    out, err = capsys.readouterr()
+    assert_no_raw_controls(out)
+    assert [f["image"] for f in json.loads(out)["flips"]] == [name]
