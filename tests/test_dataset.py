@@ -23,6 +23,7 @@ import pytest
 
 from fixtures import make_agree_fixtures as mk
 from refresnet import cli, datasets as dataset
+from refresnet.datasets.results import too_deep
 from refresnet.errors import ResultsError
 
 WEIGHTS = "synthetic:resnet18"
@@ -298,18 +299,19 @@ def test_a_line_not_utf8_or_not_a_record_names_file_and_line(tmp_path):
 
 
 def test_nesting_is_counted_outside_strings_only():
-    from refresnet.datasets.results import too_deep
-
     # Hand-counted depths: [[[]]] is 3, the brackets inside strings are text.
     assert too_deep(b"[[[]]]", limit=2) and not too_deep(b"[[[]]]", limit=3)
     assert not too_deep(b'["[[[[[[", {"a": "{{{{{{"}, "\\"[[[[[["]', limit=2)
     assert too_deep(b'["]]]]]]", [[["x"]]]]', limit=3)
     assert not too_deep(b'{"image": "' + b"[" * 10_000 + b'"}', limit=2)
+    assert not too_deep(b'["\\\\", "[[[[[[[["]', limit=2)  # an escaped backslash, then a closing quote
     # A record of 1000 predictions has thousands of brackets but nests three deep.
     record = json.dumps({"image": "a", "predictions": [{"index": i, "label": "x"} for i in range(1000)]}).encode()
     assert not too_deep(record) and too_deep(record, limit=2)
-    # Deeper than one scan piece: the depth is carried across pieces.
+    # Deeper than one scan piece: the depth, and whether a string is open, carry across pieces.
     assert too_deep(b"[" * (2**20 + 40) + b"]" * (2**20 + 40))
+    across = b'["' + b"x" * (2**20 - 5) + b'[[[[[[[[[[", ' + b"[" * 5 + b"]" * 5 + b"]"
+    assert not too_deep(across, limit=6) and too_deep(across, limit=5)
 
 
 def test_bad_options_are_one_line_errors(folder, capsys):

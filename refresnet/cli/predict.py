@@ -7,8 +7,7 @@ import sys
 
 from .. import datasets as _dataset
 from .. import preprocess as _pre
-from ..datasets import DASK_INSTALL, STORE_KINDS, collect_images, predict_dataset
-from ..datasets.dask import need_dask
+from ..datasets import DASK_INSTALL, STORE_KINDS, collect_images, need_dask, predict_dataset
 from ..errors import CLIError
 from ..families import labels as _labels
 from ..text import printable

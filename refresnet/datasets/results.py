@@ -3,7 +3,6 @@ run appends) and the optional .npy store of every image's full output."""
 
 import json
 import os
-import re
 import stat
 import struct
 
@@ -27,7 +26,6 @@ RECORD_START = b'{"image": '
 MAX_JSON_DEPTH = 32
 # The depth scan works through a long line in pieces of this many bytes.
 DEPTH_SCAN_CHUNK = 2**20
-_JSON_STRING = re.compile(rb'"[^"\\\n]*(?:\\.[^"\\\n]*)*"')
 
 try:  # POSIX advisory lock against two runs appending to one file
     import fcntl
@@ -121,20 +119,26 @@ def read_results(path):
 
 def too_deep(line, limit=MAX_JSON_DEPTH):
     """True when the JSON text ``line`` (bytes) opens more than ``limit`` arrays and
-    objects inside one another, found without parsing it: strings are taken out
-    first, then the brackets are counted (in pieces, so a huge line costs no more
-    than one piece of memory). A line with at most ``limit`` brackets needs no scan."""
+    objects inside one another, found without parsing it: the brackets outside
+    strings are counted, in pieces (so a huge line costs no more than one piece of
+    memory). A line with at most ``limit`` brackets needs no scan.
+
+    Strings: escaped backslashes are dropped first, then escaped quotes, so that every
+    quote left opens or closes a string (outside strings valid JSON has no backslash),
+    and a bracket is inside a string when an odd number of quotes precede it."""
     if line.count(b"[") + line.count(b"{") <= limit:
         return False
-    text = _JSON_STRING.sub(b"", line)
-    depth = 0
+    text = line.replace(b"\\\\", b"").replace(b'\\"', b"")
+    depth, quotes = 0, 0
     for start in range(0, len(text), DEPTH_SCAN_CHUNK):
         a = np.frombuffer(text, np.uint8, count=min(DEPTH_SCAN_CHUNK, len(text) - start), offset=start)
-        step = ((a == ord("[")) | (a == ord("{"))).astype(np.int64) - ((a == ord("]")) | (a == ord("}")))
+        q = np.cumsum(a == ord('"')) + quotes
+        outside = (q & 1) == 0
+        step = (((a == ord("[")) | (a == ord("{"))) & outside).astype(np.int64) - (((a == ord("]")) | (a == ord("}"))) & outside)
         levels = np.cumsum(step) + depth
         if levels.max() > limit:
             return True
-        depth = int(levels[-1])
+        depth, quotes = int(levels[-1]), int(q[-1])
     return False
 
 
