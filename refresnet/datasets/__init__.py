@@ -36,6 +36,16 @@ Scale-out (optional extra ``refresnet[dask]``)
 Determinism: the serial and cluster paths form the same batches from the same
 pending images, so each image's output is bitwise the serial run's on machines of
 one kind (tests/test_dataset.py).
+
+Hostile files: ``out`` is appended to or cut only when it is a refresnet results
+file (a regular file whose lines begin ``{"image": ``): any other file is refused
+and left as it is. A line nested deeper than ``results.MAX_JSON_DEPTH`` (32) is
+refused before it is parsed, with the file and line named.
+
+Modules: ``run`` (the images of a run, the run, its summary, the one softmax of
+predict), ``worker`` (the model once per process, one image, one batch: what a
+Dask worker runs), ``results`` (the JSONL and the .npy store), ``progress`` (the
+one progress bar), ``dask`` (the cluster).
 """
 
 from .dask import DASK_INSTALL, dask_available, local_cluster, need_dask
