@@ -225,3 +225,18 @@ def test_agree_prints_image_names_from_the_files_escaped(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert_no_raw_controls(out)
     assert [f["image"] for f in json.loads(out)["flips"]] == [name]
+
+
+def test_a_warning_naming_an_image_is_one_escaped_line(tmp_path, monkeypatch, capsys):
+    """Pillow's decompression-bomb warning (between Image.MAX_IMAGE_PIXELS and twice
+    it), which refresnet re-issues with the image's path: one escaped line on stderr."""
+    from PIL import Image
+
+    img = tmp_path / ("big" + TITLE + "\n.png")
+    Image.new("RGB", (40, 40), (10, 20, 30)).save(img, format="PNG")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 1600 pixels: a warning, not an error
+    rc, out, err = run_main(capsys, "predict", str(img), "--weights", "synthetic:resnet18", "--top", "1")
+    assert rc == 0, err
+    assert_no_raw_controls(out, err)
+    warned = [line for line in err.splitlines() if "DecompressionBombWarning" in line]
+    assert len(warned) == 1 and warned[0].startswith("refresnet: warning: DecompressionBombWarning: " + printable(str(img)))

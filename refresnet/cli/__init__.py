@@ -9,6 +9,7 @@ and the status is 2.
 import argparse
 import sys
 import traceback
+import warnings
 
 from .. import preprocess as _pre
 from ..families.archs import ARCHS
@@ -16,7 +17,7 @@ from ..text import printable
 from . import agree as _agree
 from . import compare as _compare
 from . import predict as _predict
-from .common import EXIT_BAD_INPUT, EXIT_OK, _err
+from .common import EXIT_BAD_INPUT, EXIT_OK, _err, _warning
 from .inspect import run_inspect
 
 
@@ -76,7 +77,9 @@ def main(argv=None):
         return int(e.code) if e.code is not None else EXIT_OK
     debug = args.debug or "--debug" in argv
     try:
-        return int(args.func(args))
+        with warnings.catch_warnings():  # restores showwarning on the way out
+            warnings.showwarning = _warning
+            return int(args.func(args))
     except KeyboardInterrupt:
         _err("interrupted")
         return 130

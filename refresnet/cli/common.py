@@ -16,3 +16,10 @@ def _err(msg):
     terminal."""
     sys.stderr.write(f"refresnet: {printable(msg)}\n")
     sys.stderr.flush()
+
+
+def _warning(message, category, filename, lineno, file=None, line=None):
+    """warnings.showwarning for the command line: a warning (Pillow's decompression-bomb
+    warning names the image file) is one escaped line like the errors, not Python's
+    two raw lines."""
+    _err(f"warning: {category.__name__}: {message}")
