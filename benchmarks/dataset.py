@@ -41,8 +41,7 @@ import numpy as np  # noqa: E402
 
 import refresnet  # noqa: E402
 from fixtures import make_agree_fixtures as mk  # noqa: E402
-from refresnet import cli, datasets as dataset  # noqa: E402
-from refresnet.cli import predict as cli_predict
+from refresnet import datasets as dataset  # noqa: E402
 from refresnet.runtime import threads
 
 TOTAL = 50_000
@@ -74,7 +73,7 @@ def blas_info():
 def folder(tmp, n):
     d = os.path.join(tmp, "images")
     mk.make_images(d)
-    images, _ = cli_predict.collect_images([d])
+    images, _ = dataset.collect_images([d])
     if n > len(images):
         raise SystemExit(f"at most {len(images)} images (the generated folder)")
     return images[:n]

@@ -92,6 +92,23 @@ def test_keras_synthetic_uses_keras_preprocessing_and_model_softmax(capsys):
     assert abs(total - 1.0) < 1e-12  # the model's own softmax over all 1000 classes
 
 
+def test_predict_without_out_gives_the_results_files_bits_and_every_image_named(tmp_path, capsys):
+    """One path: the terminal output and the results file come from the same run of
+    refresnet.datasets (same batches, same softmax), so their probabilities are equal
+    to the bit; an image named twice is reported twice on the terminal, once in a file."""
+    argv = ["predict", PHOTO, PHOTO, "--weights", "synthetic:cifar_resnet20", "--top", "10", "--batch-size", "2"]
+    rc, out, err = run_main(capsys, *argv, "--json")
+    assert rc == 0, err
+    shown = [json.loads(line)["predictions"] for line in out.splitlines()]
+    assert len(shown) == 2 and shown[0] == shown[1]
+    results = tmp_path / "r.jsonl"
+    rc, out, err = run_main(capsys, *argv, "--out", str(results))
+    assert rc == 0, err
+    assert out.splitlines()[-1].endswith("1 written, 0 failed, 1 already there")
+    lines = results.read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["predictions"] == shown[0]
+
+
 def test_preprocess_override(capsys):
     rc, out, _ = run_main(capsys, "predict", PHOTO, "--weights", "synthetic:resnet18", "--json", "--preprocess", "torchvision-232")
     assert rc == 0 and json.loads(out)["preprocess"] == "torchvision-232"

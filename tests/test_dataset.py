@@ -23,7 +23,7 @@ import pytest
 
 from fixtures import make_agree_fixtures as mk
 from refresnet import cli, datasets as dataset
-from refresnet.cli import predict as cli_predict
+from refresnet.datasets.results import too_deep
 from refresnet.errors import ResultsError
 
 WEIGHTS = "synthetic:resnet18"
@@ -39,7 +39,7 @@ REPO = mk.REPO
 def folder(tmp_path_factory):
     d = tmp_path_factory.mktemp("images")
     mk.make_images(str(d))
-    images, problems = cli_predict.collect_images([str(d)])
+    images, problems = dataset.collect_images([str(d)])
     assert not problems and len(images) == len(mk.image_specs())
     return str(d), images
 
@@ -236,6 +236,82 @@ def test_a_damaged_line_is_reported_with_its_number(tmp_path):
     out.write_text('{"image": "a.png", "status": "ok"}\nnot json\n{"image": "b.png"}\n')
     with pytest.raises(ResultsError, match=r"r.jsonl: line 2 is not JSON"):
         dataset.read_results(str(out))
+
+
+def test_an_existing_file_that_is_not_a_results_file_is_refused_and_left_as_it_is(small, serial, tmp_path, capsys):
+    """--out on someone's file: refused before a byte changes, whatever it holds (issue 21)."""
+    record = json.dumps(serial[0][0]).encode()
+    contents = {
+        "notes.txt": b"precious notes, no newline at the end",
+        "lines.txt": b"first line\nsecond line\n",
+        "other.jsonl": b'{"a": 1}\n{"a": 2}\n',
+        "tail.jsonl": record + b"\n" + b"precious bytes after the last newline",
+        "deep.jsonl": b"[" * 100_000 + b"]" * 100_000 + b"\n",
+        "deep_tail.jsonl": b"[" * 100_000,
+    }
+    for name, data in contents.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        rc, out, err = main(capsys, *predict_args(small, str(path)))
+        lines = [line for line in err.splitlines() if not line.startswith("refresnet: WARNING")]
+        assert rc == 2 and len(lines) == 1 and lines[0].startswith(f"refresnet: {path}: "), (name, err)
+        assert "Traceback" not in err and "written" not in out, name
+        assert path.read_bytes() == data, name
+        assert not os.path.exists(dataset.store_path(str(path), "logits")), name
+
+
+def test_a_partial_first_line_of_a_killed_run_is_still_cut(small, tmp_path, capsys):
+    for partial in (b'{"im', b'{"image": "/x/0.png", "sta'):
+        out = tmp_path / "r.jsonl"
+        out.write_bytes(partial)
+        rc, stdout, err = main(capsys, *predict_args(small, str(out)))
+        assert rc == 0, err
+        assert [r["image"] for r in dataset.read_results(str(out))] == sorted(os.path.join(small, f) for f in os.listdir(small))
+        out.unlink()
+
+
+def test_a_results_file_that_is_not_a_regular_file_is_refused(small, tmp_path, capsys):
+    fifo = tmp_path / "r.jsonl"
+    os.mkfifo(fifo)
+    rc, _, err = main(capsys, *predict_args(small, str(fifo)))
+    assert rc == 2 and f"{fifo}: not a regular file" in err
+    with pytest.raises(ResultsError, match="r.jsonl: is a FIFO"):
+        dataset.read_results(str(fifo))
+
+
+def test_a_line_nested_100000_deep_is_a_results_error_naming_file_and_line(tmp_path):
+    out = tmp_path / "r.jsonl"
+    out.write_bytes(b'{"image": "a.png", "status": "ok"}\n' + b"[" * 100_000 + b"]" * 100_000 + b"\n")
+    with pytest.raises(ResultsError, match=r"r.jsonl: line 2 nests deeper than 32 arrays or objects"):
+        dataset.read_results(str(out))
+    out.write_bytes(b'{"image": "a.png", "x": ' + b"{" * 50_000 + b"\n")  # unbalanced: damaged, and deep
+    with pytest.raises(ResultsError, match=r"r.jsonl: line 1 nests deeper"):
+        dataset.read_results(str(out))
+
+
+def test_a_line_not_utf8_or_not_a_record_names_file_and_line(tmp_path):
+    out = tmp_path / "r.jsonl"
+    for line, why in ((b'{"image": "\xff"}', "is not JSON"), (b'["image"]', 'has no "image"'), (b'{"image": 3}', 'has no "image"'),
+                      (b'{"image": "a", "n": ' + b"1" * 5000 + b"}", "is not JSON")):
+        out.write_bytes(b'{"image": "a.png"}\n\n' + line + b"\n")
+        with pytest.raises(ResultsError, match=f"r.jsonl: line 3 {why}"):
+            dataset.read_results(str(out))
+
+
+def test_nesting_is_counted_outside_strings_only():
+    # Hand-counted depths: [[[]]] is 3, the brackets inside strings are text.
+    assert too_deep(b"[[[]]]", limit=2) and not too_deep(b"[[[]]]", limit=3)
+    assert not too_deep(b'["[[[[[[", {"a": "{{{{{{"}, "\\"[[[[[["]', limit=2)
+    assert too_deep(b'["]]]]]]", [[["x"]]]]', limit=3)
+    assert not too_deep(b'{"image": "' + b"[" * 10_000 + b'"}', limit=2)
+    assert not too_deep(b'["\\\\", "[[[[[[[["]', limit=2)  # an escaped backslash, then a closing quote
+    # A record of 1000 predictions has thousands of brackets but nests three deep.
+    record = json.dumps({"image": "a", "predictions": [{"index": i, "label": "x"} for i in range(1000)]}).encode()
+    assert not too_deep(record) and too_deep(record, limit=2)
+    # Deeper than one scan piece: the depth, and whether a string is open, carry across pieces.
+    assert too_deep(b"[" * (2**20 + 40) + b"]" * (2**20 + 40))
+    across = b'["' + b"x" * (2**20 - 5) + b'[[[[[[[[[[", ' + b"[" * 5 + b"]" * 5 + b"]"
+    assert not too_deep(across, limit=6) and too_deep(across, limit=5)
 
 
 def test_bad_options_are_one_line_errors(folder, capsys):

@@ -9,13 +9,15 @@ and the status is 2.
 import argparse
 import sys
 import traceback
+import warnings
 
 from .. import preprocess as _pre
 from ..families.archs import ARCHS
+from ..text import printable
 from . import agree as _agree
 from . import compare as _compare
 from . import predict as _predict
-from .common import EXIT_BAD_INPUT, EXIT_OK, _err
+from .common import EXIT_BAD_INPUT, EXIT_OK, _err, _warning
 from .inspect import run_inspect
 
 
@@ -75,16 +77,20 @@ def main(argv=None):
         return int(e.code) if e.code is not None else EXIT_OK
     debug = args.debug or "--debug" in argv
     try:
-        return int(args.func(args))
+        with warnings.catch_warnings():  # restores showwarning on the way out
+            warnings.showwarning = _warning
+            return int(args.func(args))
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
     except BrokenPipeError:
         return EXIT_OK
     except Exception as err:  # one line, never a traceback, unless --debug
-        if debug:
-            traceback.print_exc()
-        msg = " ".join(str(err).split()) or type(err).__name__
+        if debug:  # the message names files: escaped line by line like everything else
+            sys.stderr.write("".join(printable(line) + "\n" for line in traceback.format_exc().splitlines()))
+        # Not collapsed on whitespace: _err escapes a newline in a file name as \n, so
+        # the name stays recognisable and the error stays one line.
+        msg = str(err).strip() or type(err).__name__
         if isinstance(err, ImportError):
             msg = f"a reader this file needs is missing ({msg})"
         elif not isinstance(err, ValueError):

@@ -1,6 +1,7 @@
 """``python -m refresnet agree``: argparse and printing; the work is refresnet.diagnose.agree."""
 
 from ..diagnose.agree import PLOT_INSTALL, ROUNDING_CEILING, _pyplot, agree, plot
+from ..text import printable
 
 
 def add_arguments(parser):
@@ -22,5 +23,8 @@ def run(args):
     report = agree(args.oracle, args.framework, precision=args.precision, kind=args.kind)
     if args.plot:
         plot(report, args.plot)
-    print(report.to_json(indent=1) if args.json else report)
+    if args.json:  # json.dumps escapes every control character
+        print(report.to_json(indent=1))
+    else:  # image names come from the files: no escape sequence reaches the terminal
+        print("\n".join(printable(line) for line in str(report).split("\n")))
     return 1 if report.bugs else 0

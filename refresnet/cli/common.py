@@ -2,6 +2,8 @@
 
 import sys
 
+from ..text import printable
+
 EXIT_OK = 0
 
 
@@ -9,5 +11,15 @@ EXIT_BAD_INPUT = 2
 
 
 def _err(msg):
-    sys.stderr.write(f"refresnet: {msg}\n")
+    """``msg`` on stderr as one line: the whole message escaped (refresnet.text.printable),
+    so a file name with a newline or an escape sequence cannot split it or drive the
+    terminal."""
+    sys.stderr.write(f"refresnet: {printable(msg)}\n")
     sys.stderr.flush()
+
+
+def _warning(message, category, filename, lineno, file=None, line=None):
+    """warnings.showwarning for the command line: a warning (Pillow's decompression-bomb
+    warning names the image file) is one escaped line like the errors, not Python's
+    two raw lines."""
+    _err(f"warning: {category.__name__}: {message}")
