@@ -17,12 +17,23 @@ def normal_sf(z):
 
 
 def normal_cdf(x):
-    """Standard normal CDF, vectorised: erfc(-x / sqrt 2) / 2."""
+    """Standard normal CDF, vectorised: erfc(-x / sqrt 2) / 2, through ``erfc_array``
+    (absolute error below 1.2e-7 x erfc, far under a KS statistic's resolution)."""
     x = np.asarray(x, dtype=np.float64)
-    return 0.5 * _erfc(-x / math.sqrt(2.0))
+    return 0.5 * erfc_array(-x / math.sqrt(2.0))
 
 
-_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+def erfc_array(x):
+    """erfc over an array by the Chebyshev fit of Numerical Recipes (2nd ed., section 6.2,
+    ``erfcc``): fractional error below 1.2e-7 everywhere; erfc(-x) = 2 - erfc(x)."""
+    x = np.asarray(x, dtype=np.float64)
+    z = np.abs(x)
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
+        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
+            -0.82215223 + t * 0.17087277))))))))
+    r = t * np.exp(-z * z + poly)
+    return np.where(x >= 0, r, 2.0 - r)
 
 
 def gamma_q(a, x):

@@ -54,9 +54,11 @@ common recipes initialise the head differently from the convs):
   where the schemes differ: the stem, each stage's first conv and the downsampling convs.
   A value outside a uniform's or a truncated normal's support makes that scheme impossible
   (log-likelihood -inf), up to the float32 rounding of the bound.
-* **Fit**: a one-sample Kolmogorov-Smirnov test of each layer against the winner's
-  distribution (stats.kolmogorov_sf), combined over layers by Bonferroni; if that p-value is
-  below ``FIT_ALPHA`` no scheme fits (trained weights, or an unlisted scheme).
+* **Fit**: the winner must describe every layer: the sum over layers of z^2 (each layer's
+  std against the winner's, z below) against chi-squared with a dof per layer, and a
+  one-sample Kolmogorov-Smirnov test of each layer against the winner's distribution
+  (stats.kolmogorov_sf), the two combined by Bonferroni; if that p-value is below
+  ``FIT_ALPHA`` no scheme fits (trained or rescaled weights, or an unlisted scheme).
 * **Per layer**: the sample std about the known mean 0, s = sqrt(mean(w^2)), and its
   standard error under each scheme, SE = sigma sqrt((kappa - 1) / (4 n)) (the delta method
   on mean(w^2), whose variance is (kappa - 1) sigma^4 / n), with kappa the scheme's
@@ -334,6 +336,17 @@ def _layer_row(layer, best):
     return row
 
 
+def _fit_p(rows, best):
+    """Does the winner describe every layer? Bonferroni over two tests: the sum over
+    layers of z^2, z = (s - sigma) / SE the std's departure under the winner, against
+    chi-squared with one dof a layer (the scale of each layer), and the smallest of the
+    layers' KS p-values, itself Bonferroni-corrected (the shape)."""
+    z2 = sum(r["schemes"][best]["z"] ** 2 for r in rows)
+    p_scale = stats.chi2_sf(z2, len(rows))
+    p_shape = stats.min_p_bonferroni([r.get("ks_p") for r in rows])
+    return stats.min_p_bonferroni([p_scale, p_shape])
+
+
 def _decide(layers):
     """(best scheme or None, {scheme: loglik}, margin in nats)."""
     ll = {name: sum(_loglik(sch, layer) for layer in layers) for name, sch in SCHEMES.items()}
@@ -447,7 +460,7 @@ def init(weights, expect=None):
     convs = [layer for layer in layers if layer.kind == "conv"]
     best, ll, margin = _decide(convs)
     rows = [_layer_row(layer, best) for layer in convs]
-    fit_p = stats.min_p_bonferroni([r.get("ks_p") for r in rows]) if best else 0.0
+    fit_p = _fit_p(rows, best) if best else 0.0
     if best is not None and fit_p < FIT_ALPHA:
         best = None
     heads = []
