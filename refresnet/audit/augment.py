@@ -157,14 +157,14 @@ class _Caller:
 
             arg = Image.fromarray(img)
         else:
-            arg = img
+            arg = img.copy()  # a fresh array each call: a transform may work in place
         try:
             out = self.transform(arg)
         except TypeError:
             if self.input != "auto-pil":
                 raise
             self.input = "array"
-            out = self.transform(img)
+            out = self.transform(img.copy())
         a = _to_array(out)
         if a.ndim == 4 and a.shape[0] == 1:
             a = a[0]
