@@ -187,4 +187,9 @@ def test_report_text_and_dict():
     text = str(r)
     assert "scheme: keras-he-normal" in text and "verdict: matches keras-he-normal" in text
     d = r.to_dict()
-    assert d["ok"] and d["scheme"] == "keras-he-normal" and d["layers"][0]["truncation_p"] < 1e-3
+    # no value beyond Keras's cut in any of the ~900 conv values: normals would have put ~2% there
+    assert d["ok"] and d["scheme"] == "keras-he-normal" and d["truncation_p"] < 1e-6
+    assert all(row["beyond_keras_cut"] == 0 for row in d["layers"])
+    _, seeds = load_init("init_torch_resnet20_fan-in-normal.npz")
+    d = audit.init(seeds[0]).to_dict()
+    assert d["truncation_p"] == 1.0 and sum(row["beyond_keras_cut"] for row in d["layers"]) > 0

@@ -65,9 +65,11 @@ common recipes initialise the head differently from the convs):
   kurtosis: 3 (normal), 1.8 (uniform), 2.3656 (normal cut at +-2), and z = (s - sigma)/SE;
   the sample kurtosis mean(w^4)/mean(w^2)^2 with its z against a normal's 3 (SE sqrt(24/n))
   as the test for uniformity (uniform 1.8) and truncation (2.37); and the truncation test
-  proper: the count of |w| beyond 2.2737 s (where Keras cuts, in units of the std), which a
-  normal exceeds with probability 0.0230 per value, and its p-value under a normal,
-  P(count = 0) = (1 - 0.0230)^n.
+  proper: the count of |w| beyond where Keras cuts this layer, c = 2 sqrt(2 / fan_in) /
+  .8796 (2.2737 of he_normal's stds), and, when there are none, its p-value under a normal
+  of the layer's std s, P(count = 0) = (1 - erfc(c / (s sqrt 2)))^n (0.977^n at s =
+  sqrt(2 / fan_in)); over the model, the product of the layers' p-values
+  (``InitReport.truncation_p``: independent draws).
 """
 
 import math
@@ -84,10 +86,6 @@ from . import stats
 # (keras/src/initializers/random_initializers.py VarianceScaling.__call__).
 TRUNC_STD = 0.87962566103423978
 TRUNC_AT = 2.0
-# Probability mass of a standard normal outside +-2/0.8796 = +-2.2737 (Keras's cut
-# expressed in units of the kept values' std).
-_Z_CUT = TRUNC_AT / TRUNC_STD
-_P_BEYOND = math.erfc(_Z_CUT / math.sqrt(2.0))
 # Kurtosis of a standard normal truncated at +-c: E z^4 / (E z^2)^2 with
 # E z^2 = 1 - 2 c phi(c) / Z and E z^4 = 3 - 2 (c^3 + 3 c) phi(c) / Z, Z = erf(c / sqrt 2).
 _phi = math.exp(-TRUNC_AT ** 2 / 2) / math.sqrt(2 * math.pi)
@@ -319,13 +317,16 @@ def _layer_row(layer, best):
         sigma = sch.std(layer.fan_in, layer.fan_out)
         se = sigma * math.sqrt((KURTOSIS[sch.kind] - 1) / (4 * n))
         per[name] = {"std": sigma, "se": se, "z": (s - sigma) / se}
-    beyond = int(np.count_nonzero(np.abs(x) > _Z_CUT * s))
+    cut = SCHEMES["keras-he-normal"].bound(layer.fan_in, layer.fan_out)
+    beyond = int(np.count_nonzero(np.abs(x) > cut * (1 + layer.eps)))
+    # a normal with this layer's std puts this fraction beyond the cut
+    p_beyond = math.erfc(cut / (s * math.sqrt(2.0))) if s > 0 else 0.0
     row = {
         "name": layer.name, "shape": list(layer.shape), "fan_in": layer.fan_in, "fan_out": layer.fan_out, "n": n,
         "std": s, "kurtosis": kurt, "kurtosis_z_vs_normal": (kurt - 3.0) / math.sqrt(24.0 / n),
         "beyond_keras_cut": beyond,
-        # P(no value beyond 2.2737 s) for normal draws: small means the tails were cut
-        "truncation_p": stats.binom_cdf_zero(n, _P_BEYOND) if beyond == 0 else 1.0,
+        # P(no value beyond the cut) for normal draws of std s: small means the tails were cut
+        "truncation_p": stats.binom_cdf_zero(n, p_beyond) if beyond == 0 else 1.0,
         "schemes": per,
     }
     if best is not None:
@@ -384,6 +385,7 @@ class InitReport:
     zero_gammas: list
     heads: list  # [{"name", "scheme", "fit_p"}]
     layers: list
+    truncation_p: float = 1.0  # P(no conv value beyond Keras's cut in any layer) for normal draws
     expect: object = None
     departures: list = field(default_factory=list)
 
@@ -395,7 +397,7 @@ class InitReport:
         return {
             "audit": "init", "source": self.source, "scheme": self.scheme, "margin_nats": self.margin,
             "log_likelihood": self.log_likelihood, "fit_p": self.fit_p,
-            "zero_init_residual": self.zero_init_residual, "bn_gamma": self.bn_gamma,
+            "truncation_p": self.truncation_p, "zero_init_residual": self.zero_init_residual, "bn_gamma": self.bn_gamma,
             "zero_gammas": self.zero_gammas, "heads": self.heads, "expect": self.expect,
             "ok": self.ok, "departures": self.departures, "layers": self.layers,
         }
@@ -407,6 +409,8 @@ class InitReport:
         else:
             lines.append(f"scheme: {self.scheme} (log-likelihood lead {self.margin:.1f} nats over the runner-up; "
                          f"KS fit p = {self.fit_p:.3g}); {SCHEMES[self.scheme].source}")
+        lines.append(f"truncation: p = {self.truncation_p:.3g} that normal draws of these stds leave no value "
+                     "beyond Keras's he_normal cut in any layer")
         lines.append(f"BN gammas: {self.bn_gamma}" + (f" (zero: {', '.join(self.zero_gammas[:6])}"
                                                      f"{'...' if len(self.zero_gammas) > 6 else ''})"
                                                      if self.zero_gammas else ""))
@@ -473,10 +477,12 @@ def init(weights, expect=None):
                 if p < FIT_ALPHA:
                     hb = None
             heads.append({"name": layer.name, "scheme": hb, "fit_p": p})
+    # layers are independent draws: the p-values of "none beyond the cut" multiply
+    truncation_p = float(np.prod([r["truncation_p"] for r in rows]))
     gamma_state, zeros = _gammas(layers)
     report = InitReport(source=source, scheme=best, margin=margin, log_likelihood=ll, fit_p=fit_p,
                         zero_init_residual=gamma_state == "zero-init-residual", bn_gamma=gamma_state,
-                        zero_gammas=zeros, heads=heads, layers=rows, expect=expect)
+                        zero_gammas=zeros, heads=heads, layers=rows, truncation_p=truncation_p, expect=expect)
     if want is not None:
         if best is None:
             report.departures.append({"id": "init.no_scheme_fits", "message": (
