@@ -17,7 +17,8 @@ def run(argv, capsys):
     sub = parser.add_subparsers(dest="command")
     command.add_arguments(sub)
     args = parser.parse_args(argv)
-    code = command.run(args)
+    assert args.func is command.run and args.debug is False  # what cli.main() calls and reads
+    code = args.func(args)
     out, err = capsys.readouterr()
     return code, out, err
 

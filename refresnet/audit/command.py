@@ -1,11 +1,13 @@
 """Command-line glue for ``python -m refresnet audit init|augment|schedule``.
 
-The CLI calls ``add_arguments(subparsers)`` to add the ``audit`` command and ``run(args)``
-to run it. Exit status: 0 the input matches the declared recipe (or none was declared),
+The CLI calls ``add_arguments(subparsers)`` to add the ``audit`` command; each subcommand
+sets ``func=run`` and a hidden ``--debug``, as refresnet/cli.py's ``main`` expects, and
+``run(args)`` runs it. Exit status: 0 the input matches the declared recipe (or none was declared),
 1 it departs from it (each departure printed with its id), 2 bad input (one line on
 stderr naming the file or argument).
 """
 
+import argparse
 import importlib
 import importlib.util
 import json
@@ -61,6 +63,10 @@ def add_arguments(subparsers):
     ps.add_argument("--depth", type=int, help="network depth (20, 32, 44, 56, 110, 1202)")
     ps.add_argument("--warmup", type=float, nargs=2, metavar=("LR", "ITERATIONS"), help="a warm-up before --lr")
     ps.add_argument("--json", action="store_true", help="print the report as JSON")
+    for q in (pi, pa, ps):
+        # what refresnet/cli.py's main() reads of every command: its func and --debug
+        q.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+        q.set_defaults(func=run)
     return p
 
 
