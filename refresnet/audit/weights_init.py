@@ -94,7 +94,7 @@ _M2 = 1 - 2 * TRUNC_AT * _phi / _Zc
 _M4 = 3 - 2 * (TRUNC_AT ** 3 + 3 * TRUNC_AT) * _phi / _Zc
 KURTOSIS = {"normal": 3.0, "uniform": 1.8, "truncated_normal": _M4 / _M2 ** 2}
 
-# A combined KS p-value below this means no listed scheme describes the weights.
+# A fit p-value (std and KS tests, see _fit_p) below this means no listed scheme describes the weights.
 FIT_ALPHA = 1e-6
 
 
@@ -140,6 +140,8 @@ SCHEMES = {
     )
 }
 ZERO_INIT_SUFFIX = "+zero-init-residual"
+_SHORT = {"torchvision-fan-out": "fan_out", "fan-in-normal": "fan_in", "torch-default": "default",
+          "keras-glorot-uniform": "glorot", "keras-he-normal": "he_trunc"}
 
 
 @dataclass(frozen=True)
@@ -405,10 +407,10 @@ class InitReport:
     def __str__(self):
         lines = [f"weights ({self.source}): {len(self.layers)} conv layers"]
         if self.scheme is None:
-            lines.append(f"scheme: none of {', '.join(SCHEMES)} fits (combined KS p = {self.fit_p:.3g})")
+            lines.append(f"scheme: none of {', '.join(SCHEMES)} fits (fit p = {self.fit_p:.3g})")
         else:
             lines.append(f"scheme: {self.scheme} (log-likelihood lead {self.margin:.1f} nats over the runner-up; "
-                         f"KS fit p = {self.fit_p:.3g}); {SCHEMES[self.scheme].source}")
+                         f"fit p = {self.fit_p:.3g}); {SCHEMES[self.scheme].source}")
         lines.append(f"truncation: p = {self.truncation_p:.3g} that normal draws of these stds leave no value "
                      "beyond Keras's he_normal cut in any layer")
         lines.append(f"BN gammas: {self.bn_gamma}" + (f" (zero: {', '.join(self.zero_gammas[:6])}"
@@ -418,7 +420,7 @@ class InitReport:
             lines.append(f"head {h['name']}: {h['scheme'] or 'no scheme fits'}")
         lines.append(f"{'layer':34s} {'fan_in':>7s} {'fan_out':>7s} {'std':>9s}  expected std (z) per scheme")
         for row in self.layers:
-            zs = "  ".join(f"{k.split('-')[0][:6]}:{v['std']:.4f}({v['z']:+.1f})" for k, v in row["schemes"].items())
+            zs = "  ".join(f"{_SHORT[k]}:{v['std']:.4f}({v['z']:+.1f})" for k, v in row["schemes"].items())
             lines.append(f"{row['name'][:34]:34s} {row['fan_in']:7d} {row['fan_out']:7d} {row['std']:9.5f}  {zs}")
         if self.expect is not None:
             if self.ok:
@@ -486,7 +488,7 @@ def init(weights, expect=None):
     if want is not None:
         if best is None:
             report.departures.append({"id": "init.no_scheme_fits", "message": (
-                f"no listed scheme fits these weights (combined KS p = {fit_p:.3g} < {FIT_ALPHA:g}); "
+                f"no listed scheme fits these weights (std and KS fit p = {fit_p:.3g} < {FIT_ALPHA:g}); "
                 f"expected {want}: are they trained, or drawn by another rule?")})
         elif best != want:
             worst = max(rows, key=lambda r: abs(r["schemes"][want]["z"]))
