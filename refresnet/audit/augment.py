@@ -42,7 +42,6 @@ that varies over the image (the paper's exact preprocessing) makes the flat imag
 outputs position-dependent, which is reported (``augment.per_pixel``) and not decoded.
 """
 
-import math
 import random
 import sys
 from dataclasses import dataclass, field

@@ -68,7 +68,7 @@ class ScheduleReport:
         if self.milestones_iterations is not None:
             lines.append("lr drops (x" + f"{s['gamma']:g}) at iterations "
                          + ", ".join(f"{m:,}" for m in self.milestones_iterations)
-                         + f"; the paper: 32,000 and 48,000 (x0.1)")
+                         + "; the paper: 32,000 and 48,000 (x0.1)")
         if self.total_iterations is not None:
             lines.append(f"stops at iteration {self.total_iterations:,}; the paper: 64,000")
         lines.append(f"SGD convention: {self.convention}: {CONVENTIONS[self.convention]}")
