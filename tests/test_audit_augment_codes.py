@@ -90,3 +90,14 @@ def test_unknown_recipe_and_bad_outputs():
         audit.augmentation(lambda img: np.zeros(5), n=10, input="array")
     with pytest.raises(ValueError, match="does not depend on the input"):
         audit.augmentation(lambda img: np.zeros((32, 32, 3)), n=10, input="array")
+
+
+def test_a_per_pixel_mean_is_reported_not_decoded():
+    # the paper's preprocessing: a mean image that varies over the image, subtracted per pixel
+    mean_image = (0.45 + 0.05 * np.linspace(-1, 1, 32)[:, None, None] * np.ones((32, 32, 3))).astype(np.float32)
+
+    def per_pixel(img):
+        return np.asarray(img).astype(np.float32) / np.float32(255) - mean_image
+
+    r = audit.augmentation(per_pixel, n=200, input="array", expect="he2015-cifar")
+    assert "augment.per_pixel" in [d["id"] for d in r.departures]
