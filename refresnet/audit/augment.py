@@ -47,6 +47,7 @@ import sys
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image
 
 from . import stats
 
@@ -152,8 +153,6 @@ class _Caller:
 
     def __call__(self, img):
         if self.input in ("pil", "auto-pil"):
-            from PIL import Image  # pillow is a dependency; imported here only for this path
-
             arg = Image.fromarray(img)
         else:
             arg = img.copy()  # a fresh array each call: a transform may work in place
