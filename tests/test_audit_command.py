@@ -1,4 +1,4 @@
-"""The command-line glue refresnet.audit.command, called directly through argparse (the
+"""The command-line glue refresnet.cli.audit, called directly through argparse (the
 lead wires it into ``python -m refresnet``): exit 0 matches, 1 departs, 2 bad input with
 one line on stderr."""
 
@@ -9,7 +9,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from refresnet.audit import command
+from refresnet.cli import audit as command
 
 
 def run(argv, capsys):

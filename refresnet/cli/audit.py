@@ -1,7 +1,7 @@
 """Command-line glue for ``python -m refresnet audit init|augment|schedule``.
 
 The CLI calls ``add_arguments(subparsers)`` to add the ``audit`` command; each subcommand
-sets ``func=run`` and a hidden ``--debug``, as refresnet/cli.py's ``main`` expects, and
+sets ``func=run`` and a hidden ``--debug``, as refresnet/cli/__init__.py's ``main`` expects, and
 ``run(args)`` runs it. Exit status: 0 the input matches the declared recipe (or none was declared),
 1 it departs from it (each departure printed with its id), 2 bad input (one line on
 stderr naming the file or argument).
@@ -16,9 +16,9 @@ import os
 import sys
 
 from ..errors import LoadError
-from .augment import RECIPES, augmentation
-from .lr_schedule import CONVENTIONS, schedule
-from .weights_init import SCHEMES, ZERO_INIT_SUFFIX, init
+from ..audit.augment import RECIPES, augmentation
+from ..audit.lr_schedule import CONVENTIONS, schedule
+from ..audit.weights_init import SCHEMES, ZERO_INIT_SUFFIX, init
 
 EXIT_OK = 0
 EXIT_DEPARTS = 1
@@ -64,7 +64,7 @@ def add_arguments(subparsers):
     ps.add_argument("--warmup", type=float, nargs=2, metavar=("LR", "ITERATIONS"), help="a warm-up before --lr")
     ps.add_argument("--json", action="store_true", help="print the report as JSON")
     for q in (pi, pa, ps):
-        # what refresnet/cli.py's main() reads of every command: its func and --debug
+        # what refresnet/cli/__init__.py's main() reads of every command: its func and --debug
         q.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
         q.set_defaults(func=run)
     return p
