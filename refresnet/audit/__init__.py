@@ -4,8 +4,8 @@
 ``augmentation`` what a training transform does to an image, ``schedule`` how a learning
 rate schedule compares with He et al. 2015 (section 4.2). Each returns a report whose
 ``departures`` name what differs from the declared recipe (empty: it matches), with
-``str(report)`` for people and ``report.to_dict()`` for JSON. ``command`` holds the
-command-line glue (``python -m refresnet audit init|augment|schedule``).
+``str(report)`` for people and ``report.to_dict()`` for JSON. The command line (``python -m refresnet audit init|augment|schedule``) is
+refresnet/cli/audit.py.
 
 This package sits on the diagnose floor: it imports errors, load and model from below,
 never diagnose, datasets or cli.

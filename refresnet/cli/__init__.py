@@ -15,6 +15,7 @@ from .. import preprocess as _pre
 from ..families.archs import ARCHS
 from ..text import printable
 from . import agree as _agree
+from . import audit as _audit
 from . import compare as _compare
 from . import predict as _predict
 from .common import EXIT_BAD_INPUT, EXIT_OK, _err, _warning
@@ -65,6 +66,7 @@ def build_parser():
     _compare.add_onnx_arguments(c)  # compare --onnx MODEL.onnx --input x.npy
     c.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     c.set_defaults(func=_compare.runner(_compare.run))
+    _audit.add_arguments(sub)  # audit init | augment | schedule, each with its own --debug
     return parser
 
 
