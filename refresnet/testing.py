@@ -17,7 +17,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .diagnose.compare import collect, compare
+from .diagnose.collect import collect
+from .diagnose.compare import compare
 
 
 def assert_matches_oracle(model, x, theirs, precision="float32"):

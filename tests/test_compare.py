@@ -15,8 +15,9 @@ import pytest
 
 import refresnet
 from refresnet.cli import compare as cli_compare
-from refresnet.diagnose import compare as cmp
-from refresnet.diagnose.compare import compare, metrics
+from refresnet.diagnose import metrics as cmp
+from refresnet.diagnose.compare import compare
+from refresnet.diagnose.metrics import metrics
 from refresnet.build.synthetic import synthetic_weights
 
 HERE = os.path.dirname(__file__)

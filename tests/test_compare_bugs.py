@@ -16,7 +16,7 @@ import pytest
 
 import refresnet
 from refresnet.cli import compare as cli_compare
-from refresnet.diagnose import compare as cmp
+from refresnet.diagnose import metrics as cmp
 from refresnet.diagnose.compare import compare
 from refresnet.build.synthetic import synthetic_weights
 from fixtures.paths import fixture_file

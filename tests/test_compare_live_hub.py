@@ -74,7 +74,7 @@ def test_live_transformers_fed_unnormalised_input_is_diagnosed():
     # oracle gets the weights' own preprocessing (no preprocessor_config.json:
     # microsoft/resnet-*'s ConvNextImageProcessor values).
     from refresnet import preprocess
-    from refresnet.diagnose.compare import collect_torch
+    from refresnet.diagnose.collect_torch import collect_torch
 
     model, live = _transformers_resnet18()
     pixels = np.random.default_rng(3).integers(0, 256, (1, SIZE, SIZE, 3)).astype(np.uint8)

@@ -1,7 +1,7 @@
 """compare on live Keras models (skipped when keras/TensorFlow are not installed).
 
 Passes the Keras model itself: compare collects every layer's output with one
-multi-output functional model (refresnet.diagnose.compare.collect_keras). The Keras
+multi-output functional model (refresnet.diagnose.collect_keras). The Keras
 models are keras.applications' own ResNets (weights=None) given
 refresnet.build.synthetic weights; a fault is put into the Keras model, never into
 refresnet, and must be found at exactly that layer.
@@ -18,7 +18,8 @@ keras = pytest.importorskip("keras")
 
 import refresnet  # noqa: E402
 from refresnet import preprocess  # noqa: E402
-from refresnet.diagnose.compare import collect_keras, compare  # noqa: E402
+from refresnet.diagnose.collect_keras import collect_keras  # noqa: E402
+from refresnet.diagnose.compare import compare  # noqa: E402
 from refresnet.build.synthetic import synthetic_weights  # noqa: E402
 from fixtures.make_keras_fixtures import fill_keras  # noqa: E402
 from tolerances import NET_RTOL, rel_err  # noqa: E402

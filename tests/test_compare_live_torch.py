@@ -11,7 +11,8 @@ torchvision = pytest.importorskip("torchvision")
 F = torch.nn.functional
 
 import refresnet  # noqa: E402
-from refresnet.diagnose.compare import collect_torch, compare  # noqa: E402
+from refresnet.diagnose.collect_torch import collect_torch  # noqa: E402
+from refresnet.diagnose.compare import compare  # noqa: E402
 from refresnet.build.synthetic import synthetic_weights  # noqa: E402
 from refresnet.runtime import precision as emulate  # noqa: E402
 from refresnet.runtime.executor import Node  # noqa: E402

@@ -6,6 +6,8 @@ matplotlib is an optional extra (``pip install 'refresnet[plot]'``); without it
 
 import math
 
+from .metrics import BUDGET_FACTOR
+
 PLOT_HINT = "report.plot needs matplotlib: pip install 'refresnet[plot]' (or pip install matplotlib)"
 
 
@@ -21,7 +23,6 @@ def plot_report(report, path):
         import matplotlib.pyplot as plt
     except ImportError:
         raise ImportError(PLOT_HINT) from None
-    from .compare import BUDGET_FACTOR
 
     rows = report.layers
     xs = list(range(len(rows)))

@@ -1,0 +1,1 @@
+"""The causes compare tries on a layer that is not rounding."""
