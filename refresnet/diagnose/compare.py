@@ -23,16 +23,17 @@ of the batch: each image is judged by itself, so a fault on one image of fifty
 is not averaged away (rows carry the median, 90th percentile and max over
 images; the report each image's first divergence and the worst image).
 
-For a divergent layer the known alternatives are tried on that layer alone,
-from the framework's own inputs: BN eps (the known values and one fitted to the
+For a divergent layer the known causes (refresnet.diagnose.causes: each a
+record with a stable ``cause_id``) are tried on that layer alone, from the
+framework's own inputs: BN eps (the known values and one fitted to the
 output), BN in training mode (batch statistics), a missing or extra ReLU and a
 ReLU before the residual add, average vs max pooling, a flipped or spatially
 transposed kernel, another layer's weights of the same shape, TF-'same' padding,
 stride placement, conv bias, BGR input, wrong input preprocessing (the presets
 of refresnet.preprocess and common mistakes, and a per-channel affine map
 fitted through the first layer), NHWC/NCHW layout. One that brings the layer
-back within budget is named as the likely cause, with the errors of every
-alternative tried as evidence.
+back within budget is named as the likely cause (the row's ``cause_id`` and
+``cause`` sentence), with the errors of every alternative tried as evidence.
 
 A layer the framework reports in another shape is a finding, not an error
 (verdict "shape mismatch"): the alternatives that could change the shape
@@ -47,20 +48,26 @@ error is the logits' error spread over every class, where the probabilities'
 error comes from the one or two classes that dominate them.
 """
 
-import math
 from collections import OrderedDict
 
 import numpy as np
 
-from ..runtime import precision as emulate, executor, ops
-from .causes.preprocessing import _input_maps, _own_map
+from ..runtime import precision as emulate, executor
+from .causes import CAUSES, Trial
+from .causes.layout import TRANSPOSED as LAYOUT
+from .causes.shape import FOLLOWS, FOLLOWS_RECOMPUTED
 from .collect import _as_float64, collect
-from .metrics import BUDGET_FACTOR, PROB_FLOOR, _norm, _rel_l2_images, _spread, metrics
+from .metrics import BUDGET_FACTOR, PROB_FLOOR, _rel_l2_images, _spread, metrics
 from .report import Report
-from .solve import _solve
 
-# BatchNorm epsilons in use by the frameworks (refresnet.families.archs constants).
-KNOWN_BN_EPS = (1e-5, 1.001e-5, 1e-3)
+
+def _candidates(trial, kind):
+    """The alternatives of every cause that applies to the trial's op, in CAUSES
+    order; ``kind`` "values" (the layer's values are wrong) or "shape"."""
+    for cause in CAUSES.values():
+        fn = getattr(cause, kind)
+        if fn is not None and cause.applies_to(trial.node.op):
+            yield from fn(trial)
 
 
 class _Comparison:
@@ -99,10 +106,8 @@ class _Comparison:
                 other = a if nhwc else a.transpose(0, 3, 1, 2)
                 if mine.shape != want and other.shape == want:
                     theirs, ours = ("NCHW", "NHWC") if nhwc else ("NHWC", "NCHW")
-                    self.layout_notes[name] = (
-                        f"layout: activation is {theirs} {a.shape}, but {self.arch.framework} gives {ours}; "
-                        f"values compared after transposing"
-                    )
+                    self.layout_notes[name] = dict(theirs=theirs, shape=a.shape, framework=self.arch.framework,
+                                                   ours=ours)
                     mine = other
                 a = mine
             elif a.ndim == 2 and len(want) == 4 and a.shape == want[:2]:
@@ -182,19 +187,21 @@ class _Comparison:
                             local_rel_l2=_spread(ratios * allowed_i), worst=int(np.argmax(ratios)),
                             divergent=[int(i) for i in np.flatnonzero(bad)]),
                 verdict="divergent" if divergent else "ok",
+                cause_id=None,
             )
             if softmax:
                 row["measured_as"] = "log-probabilities"
             if divergent:
                 which = np.flatnonzero(bad) if bad.any() else np.arange(self.n)
-                cause, evidence = self._diagnose(name, loc64, which, allowed_i, ratios)
+                cause_id, cause, evidence = self._diagnose(name, loc64, which, allowed_i, ratios)
                 up = self._upstream_mismatch(name)
                 if cause is None and up is not None and not any(s in self.fw or s in self.mismatch
                                                                 for s in self.nodes[name].inputs):
                     # Its inputs were recomputed through the oracle's own layers
                     # from before a layer of another shape: not a local view.
-                    cause = (f"follows from the shape mismatch at {self._root_mismatch(up)} (the inputs of this layer "
-                             f"were recomputed through the oracle's architecture)")
+                    cause_id = FOLLOWS_RECOMPUTED.cause_id
+                    cause = FOLLOWS_RECOMPUTED.text(root=self._root_mismatch(up))
+                row["cause_id"] = cause_id
                 row["cause"] = cause
                 row["evidence"] = evidence
                 if first is None:
@@ -239,7 +246,7 @@ class _Comparison:
                 return name
             name = up
 
-    def _args(self, node, loc64, raw=False):
+    def args(self, node, loc64, raw=False):
         """The node's inputs: the framework's own (also of another shape, with
         ``raw``), else the oracle's recomputation, else the network input."""
         out = []
@@ -254,20 +261,6 @@ class _Comparison:
                 out.append(loc64[s])
         return out
 
-    def _next_strided_conv(self, name):
-        """The next conv2d with stride > 1 within the following three convs (the block's 3x3 in a bottleneck)."""
-        k = self.order.index(name)
-        seen = 0
-        for other in self.order[k + 1:]:
-            n = self.nodes[other]
-            if n.op == "conv2d":
-                seen += 1
-                if n.kwargs.get("stride", 1) != 1:
-                    return other
-                if seen >= 3:
-                    return None
-        return None
-
     def _shape_row(self, name, loc64):
         node = self.nodes[name]
         theirs = self.mismatch[name]
@@ -276,312 +269,79 @@ class _Comparison:
                           oracle_shape=list(self._external_shape(self.ref[name].shape)))
         up = self._upstream_mismatch(name)
         if up is not None:
-            row["cause"] = f"follows from the shape mismatch at {self._root_mismatch(up)}"
+            row["cause_id"] = FOLLOWS.cause_id
+            row["cause"] = FOLLOWS.text(root=self._root_mismatch(up))
             row["evidence"] = []
             return row
-        args = self._args(node, loc64)
-        tries = []
-        kw = node.kwargs
-        if node.op == "conv2d":
-            stride, pad, k = kw.get("stride", 1), kw.get("padding", 0), kw["w"].shape[2]
-            if stride == 1:
-                later = self._next_strided_conv(name)
-                if k == 1 and later is not None and self.nodes[later].kwargs["w"].shape[2] > 1:
-                    desc = (f"stride 2 on the first 1x1 conv (ResNet v1: Keras, Caffe, the paper) where "
-                            f"{self.arch.name} strides the 3x3 {later} (ResNet v1.5, torchvision)")
-                else:
-                    desc = "stride 2 instead of 1"
-                tries.append((desc, dict(stride=2)))
-            else:
-                desc = (f"stride 1 on this {k}x{k} conv where the framework strides another (ResNet v1 puts the stride "
-                        f"on the first 1x1, v1.5 on the 3x3)" if k > 1 else f"stride 1 instead of {stride}")
-                tries.append((desc, dict(stride=1)))
-            if pad not in (0, "valid"):
-                tries.append(("no padding ('valid') instead of symmetric", dict(padding=0)))
-                tries.append(("TF 'same' padding instead of symmetric", dict(padding="same")))
-            else:
-                tries.append((f"symmetric padding {k // 2} instead of none", dict(padding=k // 2)))
-                tries.append(("TF 'same' padding instead of none", dict(padding="same")))
-        elif node.op in ("max_pool2d", "avg_pool2d"):
-            pad, ceil = kw.get("padding", 0), kw.get("ceil_mode", False)
-            ks = kw["kernel_size"]
-            for alt in (0, 1):
-                if alt != pad:
-                    tries.append((f"pool padding {alt} instead of {pad}", dict(padding=alt)))
-            tries.append((f"ceil_mode={not ceil} instead of {ceil}", dict(ceil_mode=not ceil)))
-            tries.append(("TF 'same' pool padding instead of symmetric", dict(padding="same")))
-            tries.append((f"pool padding 0 with ceil_mode={not ceil}", dict(padding=0, ceil_mode=not ceil)))
-            if isinstance(ks, int) and ks == 3:
-                tries.append(("2x2 pool window instead of 3x3", dict(kernel_size=2)))
+        args = self.args(node, loc64)
+        trial = Trial(self, node, args, theirs, loc64=loc64)
         evidence, best = [], None
-        for desc, override in tries:
-            out = self._try(node, args, **override)
+        for cand in _candidates(trial, "shape"):
+            desc = cand.text()
+            out = trial.run(**cand.override)
             if out is None or out.shape != theirs.shape:
-                evidence.append(dict(alternative=desc, shape=None if out is None else list(self._external_shape(out.shape)),
+                evidence.append(dict(cause_id=cand.cause_id, alternative=desc,
+                                     shape=None if out is None else list(self._external_shape(out.shape)),
                                      local_rel_l2=float("inf"), explains=False))
                 continue
             # The right shape; the values say whether it is the whole story.
             try:
-                emu = self._run(node, [emulate.round_to(a, self.fmt) for a in args], self.precision, **override)
+                emu = self._run(node, [emulate.round_to(a, self.fmt) for a in args], self.precision, **cand.override)
                 allowed = max(metrics(emu, out, self.fmt)["rel_l2"], emulate.unit_roundoff(self.fmt))
             except ValueError:
                 allowed = emulate.unit_roundoff(self.fmt)
             e = metrics(theirs, out, self.fmt)["rel_l2"]
             values = e <= BUDGET_FACTOR * allowed
-            evidence.append(dict(alternative=desc, shape=list(self._external_shape(out.shape)), local_rel_l2=e,
-                                 explains=True, values_agree=bool(values)))
-            if best is None or (values and not best[2]):
-                best = (desc, e, values)
+            evidence.append(dict(cause_id=cand.cause_id, alternative=desc, shape=list(self._external_shape(out.shape)),
+                                 local_rel_l2=e, explains=True, values_agree=bool(values)))
+            # The first alternative giving the shape, unless a later one gives the values too.
+            if best is None or (values and not best[3]):
+                best = (cand.cause_id, desc, e, values)
         if best is None:
+            row["cause_id"] = None
             row["cause"] = None
         else:
-            row["cause"] = best[0] + (f" (gives the framework's shape and its values, local rel_l2 {best[1]:.2e})"
-                                      if best[2] else " (gives the framework's shape)")
+            row["cause_id"] = best[0]
+            row["cause"] = best[1] + (f" (gives the framework's shape and its values, local rel_l2 {best[2]:.2e})"
+                                      if best[3] else " (gives the framework's shape)")
         row["evidence"] = evidence
         return row
 
     # -------------------------------------------------------------- diagnosis
 
     def _diagnose(self, name, loc64, which, allowed_i, ratios):
-        """The alternatives tried on this one layer, from the framework's own
-        inputs; each judged on the images that diverged (``which``)."""
+        """(cause_id, cause, evidence): the causes' alternatives tried on this one
+        layer, from the framework's own inputs; each judged on the images that
+        diverged (``which``). Among those that bring it back within budget the
+        lowest priority wins, then the smallest error."""
         if name in self.layout_notes:
-            return self.layout_notes[name], [dict(alternative="transpose NHWC <-> NCHW", local_rel_l2=0.0, explains=True)]
+            return (LAYOUT.cause_id, LAYOUT.text(**self.layout_notes[name]),
+                    [dict(cause_id=LAYOUT.cause_id, alternative="transpose NHWC <-> NCHW", local_rel_l2=0.0,
+                          explains=True)])
         node = self.nodes[name]
         theirs = self.fw[name]
-        args = self._args(node, loc64, raw=True)
-        ours = self._try(node, args)
-        tries = []  # (description, output or None); presets and the fitted map come last
-        op, kw = node.op, node.kwargs
-        if op == "batch_norm":
-            for eps in KNOWN_BN_EPS:
-                if not math.isclose(eps, kw["eps"], rel_tol=1e-9):
-                    tries.append((f"BN eps {eps:g} instead of {kw['eps']:g}", lambda eps=eps: self._try(node, args, eps=eps)))
-            x0 = args[0]
-            fitted = self._fit_eps(node, x0, theirs, which)
-            if fitted is not None:
-                tries.append((f"BN eps {fitted:.3g} (fitted to the framework's output) instead of {kw['eps']:g}",
-                              lambda: self._try(node, args, eps=fitted)))
-            # torch's train-mode BN (and Keras's training=True) normalises with
-            # the batch's mean and biased variance over N, H, W.
-            tries.append((f"BN in training mode (statistics of the framework's own batch of {x0.shape[0]})",
-                          lambda: self._try(node, args, mean=x0.mean(axis=(0, 2, 3)), var=x0.var(axis=(0, 2, 3)))))
-            tries += self._swapped(node, args, ("mean", "var", "gamma", "beta"))
-        if op == "conv2d":
-            stride, pad = kw.get("stride", 1), kw.get("padding", 0)
-            src = self.nodes.get(node.inputs[0])
-            if pad not in (0, "valid") and stride != 1:
-                tries.append(("TF 'same' padding instead of symmetric", lambda: self._try(node, args, padding="same")))
-            if pad in (0, "valid") and src is not None and src.op == "zero_pad2d":
-                raw = [self.fw.get(src.inputs[0], loc64.get(src.inputs[0], self.x if src.inputs[0] == "input" else None))]
-                tries.append(("TF 'same' padding instead of symmetric zero padding",
-                              lambda: self._try(node, raw, padding="same")))
-            alt = 1 if stride != 1 else 2
-            k = kw["w"].shape[2]
-            tries.append((f"stride {alt} instead of {stride} (stride placement)",
-                          lambda: self._try(node, args, stride=alt, padding=pad if k > 1 else 0)))
-            if kw.get("bias") is None:
-                tries.append(("conv bias present in the framework, absent here", lambda: self._fit_bias(node, args, theirs)))
-            else:
-                tries.append(("no conv bias in the framework", lambda: self._try(node, args, bias=None)))
-            w = kw["w"]
-            if w.shape[2] > 1 or w.shape[3] > 1:
-                tries.append(("kernel flipped spatially (true convolution, as Theano/Caffe-era ports compute)",
-                              lambda: self._try(node, args, w=np.ascontiguousarray(w[:, :, ::-1, ::-1]))))
-                if w.shape[2] == w.shape[3]:
-                    tries.append(("kernel spatially transposed (height and width swapped)",
-                                  lambda: self._try(node, args, w=np.ascontiguousarray(w.transpose(0, 1, 3, 2)))))
-            tries += self._swapped(node, args, ("w", "bias"))
-        elif op == "max_pool2d":
-            tries.append(("average pooling instead of max", lambda: self._try_op("avg_pool2d", node, args)))
-            tries.append(("average pooling (padding not counted) instead of max",
-                          lambda: self._try_op("avg_pool2d", node, args, count_include_pad=False)))
-            p = kw.get("padding", 0)
-            if isinstance(p, int) and p > 0:
-                tries.append(("zero padding before the pool (Keras ZeroPadding2D) instead of -inf",
-                              lambda: self._try(node, [ops.zero_pad2d(args[0], p)], padding=0)))
-        elif op == "avg_pool2d":
-            tries.append(("max pooling instead of average", lambda: self._try_op("max_pool2d", node, args, drop=("count_include_pad",))))
-        elif op == "global_avg_pool2d":
-            tries.append(("global max pooling instead of average", lambda: self._try_op("global_max_pool2d", node, args)))
-        elif op == "global_max_pool2d":
-            tries.append(("global average pooling instead of max", lambda: self._try_op("global_avg_pool2d", node, args)))
-        elif op == "relu":
-            tries.append(("ReLU missing (identity)", lambda: args[0]))
-            src = self.nodes.get(node.inputs[0])
-            if src is not None and src.op == "add":
-                a_b = self._args(src, loc64, raw=True)
-                if all(a.shape == a_b[0].shape for a in a_b):
-                    tries.append((f"ReLU before the residual add (on {src.inputs[0]}) instead of after it",
-                                  lambda: ops.relu(ops.relu(a_b[0]) + a_b[1])))
-                    tries.append((f"ReLU before the residual add (on both branches) instead of after it",
-                                  lambda: ops.relu(a_b[0]) + ops.relu(a_b[1])))
-        if op != "relu" and ours is not None and theirs.min() >= 0 and ours.min() < 0:
-            consumers = [n for n in self.order if name in self.nodes[n].inputs]
-            before_add = any(self.nodes[c].op == "add" for c in consumers)
-            tries.append(("extra ReLU on this layer's output" + (" (a ReLU before the residual add)" if before_add else ""),
-                          lambda: ops.relu(ours)))
-        if self._reads_input(node):
-            flipped = self._input_args(node, args, self.x[:, ::-1])
-            tries.append(("BGR input instead of RGB (channels reversed)", lambda: self._try(node, flipped)))
-            tries += self._input_scalings(node, args)
+        trial = Trial(self, node, self.args(node, loc64, raw=True), theirs, which=which, loc64=loc64)
         evidence, best = [], None
-        for desc, fn in tries:
-            out = fn()
+        for cand in _candidates(trial, "values"):
+            out = cand.run()
+            desc = cand.text()  # after run: a fitted cause fills its sentence from the fit
             if out is None or out.shape != theirs.shape:
-                evidence.append(dict(alternative=desc, local_rel_l2=float("inf"), explains=False))
+                evidence.append(dict(cause_id=cand.cause_id, alternative=desc, local_rel_l2=float("inf"), explains=False))
                 continue
             r = _rel_l2_images(theirs[which], out[which])
             worst = float((r / allowed_i[which]).max())
             e = float(r.max())
             explains = worst <= BUDGET_FACTOR
-            evidence.append(dict(alternative=desc, local_rel_l2=e, explains=explains))
-            # The fitted affine map fits anything a preset does: a named preset wins.
-            generic = "fitted" in desc
-            if explains and (best is None or (best[2] and not generic) or (best[2] == generic and worst < best[1])):
-                best = (desc, worst, generic)
+            evidence.append(dict(cause_id=cand.cause_id, alternative=desc, local_rel_l2=e, explains=explains))
+            rank = (cand.cause.priority, worst)
+            if explains and (best is None or rank < best[0]):
+                best = (rank, cand.cause_id, desc)
         if best is None:
-            return None, evidence
-        desc = best[0] + (f": {self._fit_desc}" if best[0].startswith("input scaled by a fitted") else "")
+            return None, None, evidence
         allowed = float(allowed_i[which].max())
         err = float((ratios[which] * allowed_i[which]).max())
-        return f"{desc} (local rel_l2 {err:.2e} -> {best[1] * allowed:.2e}, budget {allowed:.2e})", evidence
-
-    def _fit_eps(self, node, x, theirs, which):
-        """The epsilon that best explains the framework's BN output: per channel
-        the scale gamma / sqrt(var + eps) fitted by least squares, eps read back
-        from it, the median over channels; None when no positive eps fits or it
-        is the oracle's own."""
-        kw = node.kwargs
-        if x.shape != theirs.shape:
-            return None
-        xc = x[which] - np.asarray(kw["mean"])[None, :, None, None]
-        yc = theirs[which] - np.asarray(kw["beta"])[None, :, None, None]
-        num = np.sum(xc * yc, axis=(0, 2, 3))
-        den = np.sum(xc * xc, axis=(0, 2, 3))
-        ok = (den > 0) & (num != 0)
-        if not ok.any():
-            return None
-        eps = (np.asarray(kw["gamma"])[ok] * den[ok] / num[ok]) ** 2 - np.asarray(kw["var"])[ok]
-        e = float(np.median(eps))
-        if not e > 0 or math.isclose(e, kw["eps"], rel_tol=1e-2):
-            return None
-        return e
-
-    def _swapped(self, node, args, keys):
-        """Alternatives: this node computed with the parameters of each other
-        node of the same op whose parameters have the same shapes (tf.keras
-        shipped ResNet50 weights with conv2_block1_0_conv and conv2_block1_3_conv
-        swapped, tensorflow/tensorflow#33459)."""
-        mine = tuple(np.shape(node.kwargs.get(k)) for k in keys)
-        out = []
-        for other in self.model.nodes:
-            if other.name == node.name or other.op != node.op:
-                continue
-            if tuple(np.shape(other.kwargs.get(k)) for k in keys) != mine:
-                continue
-            override = {k: other.kwargs.get(k) for k in keys}
-            out.append((f"computed with {other.name}'s weights (same shape; swapped weights)",
-                        lambda override=override: self._try(node, args, **override)))
-        return out
-
-    def _try(self, node, args, **override):
-        try:
-            return self._run(node, args, None, **override)
-        except (ValueError, TypeError):
-            return None
-
-    def _try_op(self, op, node, args, drop=(), **extra):
-        kwargs = {k: v for k, v in node.kwargs.items() if k not in drop}
-        kwargs.update(extra)
-        try:
-            return executor.evaluate(node._replace(op=op, kwargs=kwargs), args, None)
-        except (ValueError, TypeError):
-            return None
-
-    def _fit_bias(self, node, args, theirs):
-        ours = self._try(node, args)
-        if ours is None or ours.shape != theirs.shape:
-            return None
-        shift = (theirs - ours).mean(axis=(0, 2, 3))
-        return ours + shift[None, :, None, None]
-
-    def _reads_input(self, node):
-        src = node.inputs[0]
-        if src == "input":
-            return True
-        s = self.nodes.get(src)
-        return s is not None and s.op == "zero_pad2d" and s.inputs[0] == "input"
-
-    def _input_args(self, node, args, x):
-        """The node's arguments with the network input replaced by ``x`` (through
-        the zero padding that Keras's first conv reads)."""
-        x = np.ascontiguousarray(x)
-        if node.inputs[0] == "input":
-            return [x] + list(args[1:])
-        pad = self.nodes[node.inputs[0]]
-        return [ops.zero_pad2d(x, **pad.kwargs)] + list(args[1:])
-
-    def _input_scalings(self, node, args):
-        """Wrong input scaling: the known presets (and mistakes around them)
-        mapped from the oracle's input, and a per-channel affine map (either
-        channel order) fitted by least squares between the oracle's input and
-        what the framework's first layer saw, through this linear layer."""
-        own = _own_map(self.model)
-        tries = []
-        theirs = self.fw[node.name]
-        if own is None:
-            return tries
-        _, order0, s0, o0 = own
-        pos0 = {c: j for j, c in enumerate(order0)}  # RGB colour -> channel of the oracle's input
-        pixels = [(self.x[:, j] - o0[j]) / s0[j] for j in range(3)]  # colour order0[j], 0..255
-        for desc, order, s, o in _input_maps():
-            if desc.split(" ")[0] == own[0].split(" ")[0] or (
-                    tuple(order) == tuple(order0) and np.allclose(s, s0, rtol=1e-12) and np.allclose(o, o0, rtol=1e-12)):
-                continue  # the weights' own map, under its own or another name
-            xv = np.stack([s[j] * pixels[pos0[order[j]]] + o[j] for j in range(3)], axis=1)
-            tries.append((f"input preprocessed as {desc} where the weights want {own[0].split(' ')[0]}",
-                          lambda xv=xv: self._try(node, self._input_args(node, args, xv))))
-
-        def fitted():
-            best = None
-            for perm, label in (((0, 1, 2), "same channel order"), ((2, 1, 0), "channels reversed")):
-                base = self._try(node, self._input_args(node, args, np.zeros_like(self.x)))
-                if base is None:
-                    return None
-                basis = []
-                for j in range(3):
-                    e = np.zeros_like(self.x)
-                    e[:, j] = self.x[:, perm[j]]
-                    basis.append(self._try(node, self._input_args(node, args, e)) - base)
-                    e = np.zeros_like(self.x)
-                    e[:, j] = 1.0
-                    basis.append(self._try(node, self._input_args(node, args, e)) - base)
-                target = theirs - base
-                gram = [[float(np.sum(bi * bj)) for bj in basis] for bi in basis]
-                rhs = [float(np.sum(bi * target)) for bi in basis]
-                coef = _solve(gram, rhs)
-                if coef is None:
-                    continue
-                out = base + sum(c * b for c, b in zip(coef, basis))
-                err = _norm(out - theirs)
-                if best is None or err < best[0]:
-                    best = (err, out, coef, label)
-            if best is None:
-                return None
-            self._fit = (best[2][0::2], best[2][1::2], best[3])
-            return best[1]
-
-        def described():
-            out = fitted()
-            if out is not None:
-                a, b, label = self._fit
-                self._fit_desc = (f"scale {np.array2string(a, precision=4)}, offset {np.array2string(b, precision=4)}, "
-                                  f"{label}")
-            return out
-
-        tries.append(("input scaled by a fitted per-channel affine map of the oracle's input", described))
-        return tries
+        worst = best[0][1]
+        return best[1], f"{best[2]} (local rel_l2 {err:.2e} -> {worst * allowed:.2e}, budget {allowed:.2e})", evidence
 
     def _log_probs(self, p):
         """log of probabilities floored at PROB_FLOOR or the format's smallest

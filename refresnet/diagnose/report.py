@@ -37,6 +37,11 @@ class Report:
         raise KeyError(f"no layer {name!r} in the report; compared: {', '.join(r['name'] for r in self.layers)}")
 
     @property
+    def first_cause_id(self):
+        """The cause_id of the first divergence (None when there is none or its cause is unknown)."""
+        return None if self.first_divergence is None else self.layer(self.first_divergence).get("cause_id")
+
+    @property
     def divergent(self):
         """Layers whose values are not rounding (shape mismatches are in ``shape_mismatches``)."""
         return [r["name"] for r in self.layers if r["verdict"] == "divergent"]
@@ -57,6 +62,7 @@ class Report:
             "precision": self.precision,
             "input_shape": list(self.input_shape),
             "first_divergence": self.first_divergence,
+            "first_cause_id": self.first_cause_id,
             "layers": self.layers,
             "output": self.output,
             "images": self.images,
@@ -73,14 +79,15 @@ class Report:
         if self.first_divergence is None:
             return ["first divergence: none (every layer within its rounding budget)"]
         row = self.layer(self.first_divergence)
-        lines = [f"first divergence: {self.first_divergence}; likely cause: {row.get('cause') or 'unknown'}"]
+        lines = [f"first divergence: {self.first_divergence}; likely cause: {_cause(row, 'unknown')}"]
         for ev in row.get("evidence", []):
             mark = "explains" if ev["explains"] else "no"
-            lines.append(f"    tried {ev['alternative']:<60} local rel_l2 {ev['local_rel_l2']:.2e}  {mark}")
+            lines.append(f"    tried {ev.get('cause_id') or '':<24} {ev['alternative']:<60} "
+                         f"local rel_l2 {ev['local_rel_l2']:.2e}  {mark}")
         later = [r for r in self.layers if r["verdict"] != "ok" and r["name"] != self.first_divergence]
         if later:
-            lines.append(f"also not rounding: " + "; ".join(
-                f"{r['name']} ({r.get('cause') or 'unknown'})" for r in later[:6]) + (" ..." if len(later) > 6 else ""))
+            lines.append("also not rounding: " + "; ".join(
+                f"{r['name']} ({r.get('cause_id') or 'unknown'})" for r in later[:6]) + (" ..." if len(later) > 6 else ""))
         return lines
 
     def _image_lines(self):
@@ -123,14 +130,14 @@ class Report:
         for r in self.layers:
             if r["verdict"] == "shape mismatch":
                 lines.append(f"{r['name']:<28} shape {tuple(r['framework_shape'])} vs oracle {tuple(r['oracle_shape'])}"
-                             f"  shape mismatch  <- {r.get('cause') or 'unexplained'}")
+                             f"  shape mismatch  <- {_cause(r, 'unexplained')}")
                 continue
             a, l = r["accumulated"], r["local"]
             spread = f"{r['images']['ratio']['median']:>7.2g} {r['images']['ratio']['p90']:>7.2g} " if many else ""
             lines.append(
                 f"{r['name']:<28} {a['rel_l2']:>10.2e} {r['budget']['accumulated']['rel_l2']:>10.2e} "
                 f"{l['rel_l2']:>10.2e} {r['budget']['local']['rel_l2']:>10.2e} {r['ratio']:>8.2g} {spread}"
-                f"{l['cosine']:>10.7f}  {r['verdict']}" + (f"  <- {r['cause']}" if r.get("cause") else "")
+                f"{l['cosine']:>10.7f}  {r['verdict']}" + (f"  <- {_cause(r)}" if r.get("cause_id") or r.get("cause") else "")
                 + (f"  ({r['measured_as']})" if r.get("measured_as") else "")
             )
         lines += self._divergence_lines() + self._image_lines() + self._output_lines()
@@ -148,6 +155,13 @@ class Report:
         to ``path`` (any format matplotlib writes: .png, .svg, .pdf). Needs
         matplotlib: ``pip install 'refresnet[plot]'``."""
         return plot_report(self, path)
+
+
+def _cause(row, unknown=""):
+    """A row's cause as printed: its cause_id in brackets, then the sentence."""
+    if not row.get("cause_id"):
+        return row.get("cause") or unknown
+    return f"[{row['cause_id']}] {row.get('cause') or ''}".rstrip()
 
 
 def _jsonable(obj):
