@@ -95,7 +95,8 @@ def test_keras_bn_epsilon_fault_is_caught_at_exactly_that_layer(bn):
         layer.epsilon = saved
     assert report.first_divergence == bn, str(report)
     assert report.divergent == [bn], str(report)  # the local view isolates it
-    assert report.layer(bn)["cause"].startswith("BN eps 0.001 instead of 1.001e-05"), report.layer(bn)["cause"]
+    assert report.layer(bn)["cause_id"] == "bn.eps", report.layer(bn)["cause"]
+    assert report.layer(bn)["cause_detail"] == dict(eps=1e-3, own=pytest.approx(1.001e-5, rel=1e-12))
 
 
 def test_keras_fed_rgb_instead_of_bgr_is_caught_at_the_first_layer():
@@ -108,7 +109,7 @@ def test_keras_fed_rgb_instead_of_bgr_is_caught_at_the_first_layer():
     # and the conv after it is consistent with its own (padded, reversed) input.
     assert report.first_divergence == "conv1_pad", str(report)
     assert report.divergent == ["conv1_pad"], str(report)
-    assert report.layer("conv1_pad")["cause"].startswith("BGR input"), report.layer("conv1_pad")["cause"]
+    assert report.layer("conv1_pad")["cause_id"] == "input.bgr", report.layer("conv1_pad")["cause"]
     assert report.output["top1_agreement"] in (0.0, 1.0)
 
 

@@ -44,7 +44,7 @@ def test_live_torch_float32_is_within_budget_and_faults_are_found(arch):
     report = compare(model, x, tm)
     assert report.first_divergence == bn
     assert report.divergent == [bn]
-    assert report.layer(bn)["cause"].startswith("BN eps 0.001")
+    assert report.layer(bn)["cause_id"] == "bn.eps" and report.layer(bn)["cause_detail"]["eps"] == 1e-3
 
 
 def test_collect_torch_names_reused_relu_calls_like_trace():

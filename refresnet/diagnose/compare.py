@@ -193,16 +193,17 @@ class _Comparison:
                 row["measured_as"] = "log-probabilities"
             if divergent:
                 which = np.flatnonzero(bad) if bad.any() else np.arange(self.n)
-                cause_id, cause, evidence = self._diagnose(name, loc64, which, allowed_i, ratios)
+                cause_id, cause, detail, evidence = self._diagnose(name, loc64, which, allowed_i, ratios)
                 up = self._upstream_mismatch(name)
                 if cause is None and up is not None and not any(s in self.fw or s in self.mismatch
                                                                 for s in self.nodes[name].inputs):
                     # Its inputs were recomputed through the oracle's own layers
                     # from before a layer of another shape: not a local view.
-                    cause_id = FOLLOWS_RECOMPUTED.cause_id
-                    cause = FOLLOWS_RECOMPUTED.text(root=self._root_mismatch(up))
+                    cause_id, detail = FOLLOWS_RECOMPUTED.cause_id, dict(root=self._root_mismatch(up))
+                    cause = FOLLOWS_RECOMPUTED.text(**detail)
                 row["cause_id"] = cause_id
                 row["cause"] = cause
+                row["cause_detail"] = detail
                 row["evidence"] = evidence
                 if first is None:
                     first = name
@@ -269,8 +270,10 @@ class _Comparison:
                           oracle_shape=list(self._external_shape(self.ref[name].shape)))
         up = self._upstream_mismatch(name)
         if up is not None:
+            root = self._root_mismatch(up)
             row["cause_id"] = FOLLOWS.cause_id
-            row["cause"] = FOLLOWS.text(root=self._root_mismatch(up))
+            row["cause"] = FOLLOWS.text(root=root)
+            row["cause_detail"] = dict(root=root)
             row["evidence"] = []
             return row
         args = self.args(node, loc64)
@@ -280,7 +283,7 @@ class _Comparison:
             desc = cand.text()
             out = trial.run(**cand.override)
             if out is None or out.shape != theirs.shape:
-                evidence.append(dict(cause_id=cand.cause_id, alternative=desc,
+                evidence.append(dict(cause_id=cand.cause_id, alternative=desc, detail=cand.fields,
                                      shape=None if out is None else list(self._external_shape(out.shape)),
                                      local_rel_l2=float("inf"), explains=False))
                 continue
@@ -292,16 +295,18 @@ class _Comparison:
                 allowed = emulate.unit_roundoff(self.fmt)
             e = metrics(theirs, out, self.fmt)["rel_l2"]
             values = e <= BUDGET_FACTOR * allowed
-            evidence.append(dict(cause_id=cand.cause_id, alternative=desc, shape=list(self._external_shape(out.shape)),
+            evidence.append(dict(cause_id=cand.cause_id, alternative=desc, detail=cand.fields,
+                                 shape=list(self._external_shape(out.shape)),
                                  local_rel_l2=e, explains=True, values_agree=bool(values)))
             # The first alternative giving the shape, unless a later one gives the values too.
             if best is None or (values and not best[3]):
-                best = (cand.cause_id, desc, e, values)
+                best = (cand.cause_id, desc, e, values, cand.fields)
         if best is None:
             row["cause_id"] = None
             row["cause"] = None
         else:
             row["cause_id"] = best[0]
+            row["cause_detail"] = best[4]
             row["cause"] = best[1] + (f" (gives the framework's shape and its values, local rel_l2 {best[2]:.2e})"
                                       if best[3] else " (gives the framework's shape)")
         row["evidence"] = evidence
@@ -310,13 +315,14 @@ class _Comparison:
     # -------------------------------------------------------------- diagnosis
 
     def _diagnose(self, name, loc64, which, allowed_i, ratios):
-        """(cause_id, cause, evidence): the causes' alternatives tried on this one
+        """(cause_id, cause, detail, evidence): the causes' alternatives tried on this one
         layer, from the framework's own inputs; each judged on the images that
         diverged (``which``). Among those that bring it back within budget the
         lowest priority wins, then the smallest error."""
         if name in self.layout_notes:
-            return (LAYOUT.cause_id, LAYOUT.text(**self.layout_notes[name]),
-                    [dict(cause_id=LAYOUT.cause_id, alternative="transpose NHWC <-> NCHW", local_rel_l2=0.0,
+            note = self.layout_notes[name]
+            return (LAYOUT.cause_id, LAYOUT.text(**note), note,
+                    [dict(cause_id=LAYOUT.cause_id, alternative="transpose NHWC <-> NCHW", detail=note, local_rel_l2=0.0,
                           explains=True)])
         node = self.nodes[name]
         theirs = self.fw[name]
@@ -326,22 +332,24 @@ class _Comparison:
             out = cand.run()
             desc = cand.text()  # after run: a fitted cause fills its sentence from the fit
             if out is None or out.shape != theirs.shape:
-                evidence.append(dict(cause_id=cand.cause_id, alternative=desc, local_rel_l2=float("inf"), explains=False))
+                evidence.append(dict(cause_id=cand.cause_id, alternative=desc, detail=cand.fields, local_rel_l2=float("inf"),
+                                     explains=False))
                 continue
             r = _rel_l2_images(theirs[which], out[which])
             worst = float((r / allowed_i[which]).max())
             e = float(r.max())
             explains = worst <= BUDGET_FACTOR
-            evidence.append(dict(cause_id=cand.cause_id, alternative=desc, local_rel_l2=e, explains=explains))
+            evidence.append(dict(cause_id=cand.cause_id, alternative=desc, detail=cand.fields, local_rel_l2=e,
+                                 explains=explains))
             rank = (cand.cause.priority, worst)
             if explains and (best is None or rank < best[0]):
-                best = (rank, cand.cause_id, desc)
+                best = (rank, cand.cause_id, desc, cand.fields)
         if best is None:
-            return None, None, evidence
+            return None, None, None, evidence
         allowed = float(allowed_i[which].max())
         err = float((ratios[which] * allowed_i[which]).max())
         worst = best[0][1]
-        return best[1], f"{best[2]} (local rel_l2 {err:.2e} -> {worst * allowed:.2e}, budget {allowed:.2e})", evidence
+        return best[1], f"{best[2]} (local rel_l2 {err:.2e} -> {worst * allowed:.2e}, budget {allowed:.2e})", best[3], evidence
 
     def _log_probs(self, p):
         """log of probabilities floored at PROB_FLOOR or the format's smallest

@@ -22,6 +22,11 @@ class InputMap(NamedTuple):
     offset: np.ndarray
     cause_id: str = "input.preset"
 
+    @property
+    def key(self):
+        """The map's short name (its name's first word: torchvision, keras-caffe, 0..1 ...)."""
+        return self.name.split(" ")[0]
+
 
 def _input_maps():
     """The model input each known preprocessing makes, with the constants of
@@ -88,16 +93,16 @@ def _map_candidates(t, cause):
     x = t.comparison.x
     pos0 = {c: j for j, c in enumerate(own.order)}  # RGB colour -> channel of the oracle's input
     pixels = [(x[:, j] - own.offset[j]) / own.scale[j] for j in range(3)]  # colour own.order[j], 0..255
-    wants = own.name.split(" ")[0]
+    wants = own.key
     out = []
     for m in _input_maps():
         if m.cause_id != cause.cause_id:
             continue
-        if m.name.split(" ")[0] == wants or (tuple(m.order) == tuple(own.order) and np.allclose(m.scale, own.scale, rtol=1e-12)
+        if m.key == wants or (tuple(m.order) == tuple(own.order) and np.allclose(m.scale, own.scale, rtol=1e-12)
                                              and np.allclose(m.offset, own.offset, rtol=1e-12)):
             continue  # the weights' own map, under its own or another name
         xv = np.stack([m.scale[j] * pixels[pos0[m.order[j]]] + m.offset[j] for j in range(3)], axis=1)
-        out.append(cause.candidate(lambda xv=xv: t.run(t.input_args(xv)), preset=m.name, own=wants))
+        out.append(cause.candidate(lambda xv=xv: t.run(t.input_args(xv)), preset=m.name, key=m.key, own=wants))
     return out
 
 

@@ -16,8 +16,8 @@ def _before_add(t):
     a_b = t.comparison.args(src, t.loc64, raw=True)
     if not all(a.shape == a_b[0].shape for a in a_b):
         return []
-    return [BEFORE_ADD.candidate(lambda: ops.relu(ops.relu(a_b[0]) + a_b[1]), where=f"on {src.inputs[0]}"),
-            BEFORE_ADD.candidate(lambda: ops.relu(a_b[0]) + ops.relu(a_b[1]), where="on both branches")]
+    return [BEFORE_ADD.candidate(lambda: ops.relu(ops.relu(a_b[0]) + a_b[1]), branch=src.inputs[0]),
+            BEFORE_ADD.candidate(lambda: ops.relu(a_b[0]) + ops.relu(a_b[1]), branch="both branches")]
 
 
 def _extra(t):
@@ -34,7 +34,7 @@ def _extra(t):
 
 
 MISSING = Cause("relu.missing", ("relu",), "ReLU missing (identity)", values=_missing)
-BEFORE_ADD = Cause("relu.before_add", ("relu",), "ReLU before the residual add ({where}) instead of after it",
+BEFORE_ADD = Cause("relu.before_add", ("relu",), "ReLU before the residual add (on {branch}) instead of after it",
                    values=_before_add)
 EXTRA = Cause("relu.extra", (ANY_OP,), "extra ReLU on this layer's output{before_add}", values=_extra)
 
