@@ -17,7 +17,7 @@ from fixtures.paths import fixture_file
 from refresnet.diagnose import agree as ag
 from refresnet import cli, datasets as dataset
 from refresnet.cli import predict as cli_predict
-from refresnet.errors import ResultsError
+from refresnet.errors import MissingExtraError, ResultsError
 from refresnet.build.synthetic import synthetic_weights
 
 
@@ -231,3 +231,15 @@ def test_plot_without_matplotlib_says_how_to_install_it(oracle, tmp_path, monkey
                    "--plot", str(tmp_path / "a.png")])
     err = capsys.readouterr().err
     assert rc == 2 and "pip install 'refresnet[plot]'" in err and not (tmp_path / "a.png").exists()
+
+
+def test_agree_and_compare_plots_share_one_matplotlib_guard(monkeypatch):
+    from refresnet.diagnose import plot
+    from refresnet.diagnose.report import Report
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    for draw in (ag.AgreeReport({"points": []}).plot, Report("resnet18", "float32", [], None, None, [], [], (1, 3, 8, 8)).plot):
+        with pytest.raises(MissingExtraError, match=r"needs matplotlib, which is not installed: pip install 'refresnet\[plot\]'"):
+            draw("never.png")
+    with pytest.raises(MissingExtraError):
+        plot.pyplot()

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import refresnet
+from refresnet.errors import MissingExtraError
 from refresnet.cli import compare as cli_compare
 from refresnet.diagnose import metrics as cmp
 from refresnet.diagnose.compare import compare
@@ -277,5 +278,5 @@ def test_plot_without_matplotlib_says_how_to_install(monkeypatch):
         return real(name, *a, **k)
 
     monkeypatch.setattr(builtins, "__import__", no_mpl)
-    with pytest.raises(ImportError, match=r"pip install 'refresnet\[plot\]'"):
+    with pytest.raises(MissingExtraError, match=r"pip install 'refresnet\[plot\]'"):
         bug("flip").plot("never.png")
