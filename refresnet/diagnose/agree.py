@@ -39,7 +39,8 @@ import numpy as np
 
 from .metrics import BUDGET_FACTOR, PROB_FLOOR
 from .plot import plot_agree
-from ..errors import ResultsError
+from ..errors import ArrayFileError, ResultsError
+from ..io.arrays import read_npy, read_npz
 
 # The largest relative logit error (max |y - y_oracle| / max |y_oracle| at fc) of a
 # correct run at each precision, measured on synthetic ResNet-18/50/152 and Keras
@@ -112,9 +113,9 @@ def read_framework_outputs(path, kind="auto"):
                     full = os.path.join(root, f)
                     key = os.path.relpath(full, path)[: -len(".npy")].replace(os.sep, "/")
                     try:
-                        arrays[key] = np.load(full, allow_pickle=False)
-                    except (OSError, ValueError) as err:
-                        raise ResultsError(f"{full}: cannot read a .npy array ({err})") from None
+                        arrays[key] = read_npy(full)
+                    except ArrayFileError as err:
+                        raise ResultsError(str(err)) from None
         if not arrays:
             raise ResultsError(f"{path}: directory holds no .npy files")
     elif not os.path.exists(path):
@@ -123,12 +124,9 @@ def read_framework_outputs(path, kind="auto"):
         return read_results_outputs(path)
     else:
         try:
-            with np.load(path, allow_pickle=False) as z:
-                if not hasattr(z, "files"):
-                    raise ValueError("a single .npy array, not an .npz keyed by image")
-                arrays = {k: z[k] for k in z.files}
-        except (OSError, ValueError, EOFError) as err:
-            raise ResultsError(f"{path}: cannot read an .npz archive keyed by image path ({err})") from None
+            arrays = read_npz(path)
+        except ArrayFileError as err:
+            raise ResultsError(f"{err} (expected an .npz archive keyed by image path)") from None
         if not arrays:
             raise ResultsError(f"{path}: the archive holds no arrays")
     full = {}
