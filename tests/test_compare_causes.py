@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from refresnet.diagnose.causes import ANY_OP, CAUSES, Cause, get_cause, register
-from refresnet.diagnose.causes.preprocessing import _input_maps
+from refresnet.diagnose.causes.preprocessing import input_maps
 from refresnet.runtime.registry import OPS
 
 # Every cause_id, in the order compare tries them. A cause_id is a contract with
@@ -76,7 +76,7 @@ def test_an_unknown_cause_id_lists_the_known_ones():
 
 
 def test_every_input_map_names_a_registered_cause():
-    maps = _input_maps()
+    maps = input_maps()
     assert {m.cause_id for m in maps} <= set(CAUSES)
     assert {"input.preset", "input.scale_255", "input.missing_mean_std"} <= {m.cause_id for m in maps}
     # the map a mistake's cause tries is what its name says: 0..255 unscaled, 0..1 without mean/std

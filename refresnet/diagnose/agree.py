@@ -39,6 +39,7 @@ import numpy as np
 
 from .metrics import BUDGET_FACTOR, PROB_FLOOR
 from .plot import plot_agree
+from ..datasets import STORE_KINDS, read_results, store_path
 from ..errors import ArrayFileError, ResultsError
 from ..io.arrays import read_npy, read_npz
 
@@ -76,8 +77,6 @@ def _top_from_records(path, records):
 def read_results_outputs(path):
     """Outputs of a refresnet results JSONL, with the full vectors of its store when
     one was written next to it (logits or probabilities)."""
-    from ..datasets import STORE_KINDS, read_results, store_path
-
     records = read_results(path)
     top = _top_from_records(path, records)
     ok = [r for r in records if r.get("status", "ok") == "ok"]

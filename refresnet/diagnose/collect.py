@@ -18,7 +18,7 @@ def _is_keras_model(obj):
     return hasattr(obj, "layers") and hasattr(obj, "get_layer") and hasattr(obj, "inputs")
 
 
-def _as_float64(value):
+def as_float64(value):
     """An activation from any framework as a float64 array: NumPy arrays of any
     float dtype (also ml_dtypes' bfloat16), torch tensors (also bfloat16), TF tensors."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor

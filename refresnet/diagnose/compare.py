@@ -56,8 +56,8 @@ from ..runtime import precision as emulate, executor
 from .causes import CAUSES, Trial
 from .causes.layout import TRANSPOSED as LAYOUT
 from .causes.shape import FOLLOWS, FOLLOWS_RECOMPUTED
-from .collect import _as_float64, collect
-from .metrics import BUDGET_FACTOR, PROB_FLOOR, _rel_l2_images, _spread, metrics
+from .collect import as_float64, collect
+from .metrics import BUDGET_FACTOR, PROB_FLOOR, rel_l2_images, spread, metrics
 from .report import Report
 
 
@@ -97,7 +97,7 @@ class _Comparison:
                 unknown.append(name)
                 continue
             try:
-                a = _as_float64(value)
+                a = as_float64(value)
             except ValueError as err:
                 raise ValueError(f"activation {name!r}: {err}") from None
             want = self.ref[name].shape
@@ -168,9 +168,9 @@ class _Comparison:
             budget_loc = metrics(lemu, l64, self.fmt)
             # Judged image by image: a fault on one image of fifty would vanish
             # in the batch's pooled error (1/sqrt(50) of it).
-            allowed_i = np.maximum(_rel_l2_images(lemu, l64), u)
-            ratios = _rel_l2_images(theirs, l64) / allowed_i
-            acc_i = _rel_l2_images(theirs, ref)
+            allowed_i = np.maximum(rel_l2_images(lemu, l64), u)
+            ratios = rel_l2_images(theirs, l64) / allowed_i
+            acc_i = rel_l2_images(theirs, ref)
             ratio = float(ratios.max())
             bad = ~(ratios <= BUDGET_FACTOR)
             divergent = bool(bad.any()) or name in self.layout_notes
@@ -183,8 +183,8 @@ class _Comparison:
                 budget=dict(accumulated=budget_acc, local=budget_loc),
                 ratio=ratio,
                 accumulated_ratio=acc["rel_l2"] / max(budget_acc["rel_l2"], u),
-                images=dict(ratio=_spread(ratios), accumulated_rel_l2=_spread(acc_i),
-                            local_rel_l2=_spread(ratios * allowed_i), worst=int(np.argmax(ratios)),
+                images=dict(ratio=spread(ratios), accumulated_rel_l2=spread(acc_i),
+                            local_rel_l2=spread(ratios * allowed_i), worst=int(np.argmax(ratios)),
                             divergent=[int(i) for i in np.flatnonzero(bad)]),
                 verdict="divergent" if divergent else "ok",
                 cause_id=None,
@@ -335,7 +335,7 @@ class _Comparison:
                 evidence.append(dict(cause_id=cand.cause_id, alternative=desc, detail=cand.fields, local_rel_l2=float("inf"),
                                      explains=False))
                 continue
-            r = _rel_l2_images(theirs[which], out[which])
+            r = rel_l2_images(theirs[which], out[which])
             worst = float((r / allowed_i[which]).max())
             e = float(r.max())
             explains = worst <= BUDGET_FACTOR

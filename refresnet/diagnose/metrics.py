@@ -35,7 +35,7 @@ ABS_FLOOR = 1e-6
 PROB_FLOOR = 1e-30
 
 
-def _norm(v):
+def norm(v):
     # NumPy's pairwise sum, not BLAS (np.linalg.norm is ddot, whose order may
     # follow the BLAS's threads): a report's figures are the same on every run.
     return math.sqrt(float(np.sum(np.square(v))))
@@ -57,8 +57,8 @@ def metrics(a, ref, fmt="float32"):
     aref = np.abs(ref)
     scale = float(aref.max())
     floor = max(REL_FLOOR * scale, np.finfo(np.float64).tiny)
-    nref = _norm(ref)
-    na = _norm(a)
+    nref = norm(ref)
+    na = norm(a)
     u = d / emulate.ulp(np.maximum(aref, floor), fmt)  # ULPs at the floored reference, as max_rel
     if nref == 0.0 and na == 0.0:
         cos = 1.0
@@ -69,21 +69,21 @@ def metrics(a, ref, fmt="float32"):
     return dict(
         max_abs=float(d.max()),
         max_rel=float((d / np.maximum(aref, floor)).max()),
-        rel_l2=float(_norm(d) / max(nref, ABS_FLOOR * math.sqrt(n))),
+        rel_l2=float(norm(d) / max(nref, ABS_FLOOR * math.sqrt(n))),
         ulp_max=float(u.max()),
         ulp_median=float(np.median(u)),
         cosine=cos,
     )
 
 
-def _spread(values):
+def spread(values):
     """median, 90th percentile and max of per-image figures (NumPy's linear
     interpolation for the percentile)."""
     v = np.asarray(values, dtype=np.float64)
     return dict(median=float(np.median(v)), p90=float(np.percentile(v, 90)), max=float(v.max()))
 
 
-def _rel_l2_images(a, ref):
+def rel_l2_images(a, ref):
     """rel_l2 (floored as metrics) of each image of a batch."""
     out = []
     for i in range(ref.shape[0]):
@@ -91,5 +91,5 @@ def _rel_l2_images(a, ref):
         if not np.all(np.isfinite(a[i])):
             out.append(float("inf"))
             continue
-        out.append(_norm(d) / max(_norm(ref[i]), ABS_FLOOR * math.sqrt(ref[i].size)))
+        out.append(norm(d) / max(norm(ref[i]), ABS_FLOOR * math.sqrt(ref[i].size)))
     return np.array(out)

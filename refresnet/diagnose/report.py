@@ -13,7 +13,13 @@ from .plot import plot_report
 class Report:
     """The result of ``compare``: per-layer rows, the first divergent layer, the
     output agreement, per-image findings; ``str()`` is a table, ``summary()``
-    the compact form, ``to_json()`` the JSON form, ``plot(path)`` a picture."""
+    the compact form, ``to_json()`` the JSON form, ``plot(path)`` a picture.
+
+    Every row has a ``cause_id`` (None when the layer is rounding or no known
+    cause explains it); a row that is not rounding also has ``cause`` (the
+    sentence, with the errors measured), ``cause_detail`` (the fields the
+    sentence was made from) and ``evidence`` (every alternative tried, each with
+    its cause_id, sentence, detail, error and whether it explains the layer)."""
 
     def __init__(self, arch, precision, layers, first_divergence, output, unknown, skipped, input_shape, images=None):
         self.arch = arch

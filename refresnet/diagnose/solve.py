@@ -3,7 +3,7 @@
 import numpy as np
 
 
-def _solve(a, b):
+def solve(a, b):
     """x with a x = b for a small square system, by Gaussian elimination with
     partial pivoting (no BLAS/LAPACK call: refresnet/runtime/blas.py is the only place for
     those); None when singular."""

@@ -7,8 +7,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ... import preprocess
-from ..metrics import _norm
-from ..solve import _solve
+from ..metrics import norm
+from ..solve import solve
 from .base import ANY_OP, Cause
 
 
@@ -28,7 +28,7 @@ class InputMap(NamedTuple):
         return self.name.split(" ")[0]
 
 
-def _input_maps():
+def input_maps():
     """The model input each known preprocessing makes, with the constants of
     refresnet.preprocess (torchvision's and Keras's imagenet_utils values) and
     the common mistakes around them."""
@@ -52,7 +52,7 @@ def _input_maps():
     return maps
 
 
-def _own_map(model):
+def own_map(model):
     """The input map of the preset the model's weights were made for."""
     preset = preprocess.preset_for(model.arch, model.path)
     if preset.kind == "transformers" or (preset.kind == "torchvision" and preset.name.startswith("timm")):
@@ -62,7 +62,7 @@ def _own_map(model):
         return InputMap(f"{preset.name} (x {scale:.6g}, mean {tuple(preset.mean)}, std {tuple(preset.std)}, RGB)",
                         (0, 1, 2), scale / s, -m / s)
     key = {"torchvision": "torchvision", "keras-caffe": "keras-caffe", "keras-tf": "keras-tf"}.get(preset.kind)
-    for entry in _input_maps():
+    for entry in input_maps():
         if key and entry.name.startswith(key):
             return entry
         if preset.kind == "cifar" and entry.name.startswith(preset.name + " "):
@@ -87,7 +87,7 @@ def _map_candidates(t, cause):
     input was made from, skipping the weights' own map under any name."""
     if not t.reads_input():
         return []
-    own = _own_map(t.comparison.model)
+    own = own_map(t.comparison.model)
     if own is None:
         return []
     x = t.comparison.x
@@ -95,7 +95,7 @@ def _map_candidates(t, cause):
     pixels = [(x[:, j] - own.offset[j]) / own.scale[j] for j in range(3)]  # colour own.order[j], 0..255
     wants = own.key
     out = []
-    for m in _input_maps():
+    for m in input_maps():
         if m.cause_id != cause.cause_id:
             continue
         if m.key == wants or (tuple(m.order) == tuple(own.order) and np.allclose(m.scale, own.scale, rtol=1e-12)
@@ -110,7 +110,7 @@ def _fitted(t):
     """A per-channel affine map (either channel order) of the oracle's input,
     fitted by least squares between it and what the framework's first layer
     saw, through this linear layer."""
-    if not t.reads_input() or _own_map(t.comparison.model) is None:
+    if not t.reads_input() or own_map(t.comparison.model) is None:
         return []
     x = t.comparison.x
     cand = AFFINE_FITTED.candidate(fit="")
@@ -132,11 +132,11 @@ def _fitted(t):
             target = t.theirs - base
             gram = [[float(np.sum(bi * bj)) for bj in basis] for bi in basis]
             rhs = [float(np.sum(bi * target)) for bi in basis]
-            coef = _solve(gram, rhs)
+            coef = solve(gram, rhs)
             if coef is None:
                 continue
             out = base + sum(c * b for c, b in zip(coef, basis))
-            err = _norm(out - t.theirs)
+            err = norm(out - t.theirs)
             if best is None or err < best[0]:
                 best = (err, out, coef, label)
         if best is None:
