@@ -467,7 +467,7 @@ def merge(docs):
 
 
 def markdown(doc):
-    from refresnet.diagnose.compare import BUDGET_FACTOR
+    from refresnet.diagnose.metrics import BUDGET_FACTOR
 
     runs = doc["runs"]
     sizes = sorted({r["size"] for r in runs})
@@ -522,7 +522,7 @@ def markdown(doc):
 
 def arch_tables(doc, level):
     """Each architecture's table of rows and its compare lines."""
-    from refresnet.diagnose.compare import BUDGET_FACTOR
+    from refresnet.diagnose.metrics import BUDGET_FACTOR
 
     lines = []
     for arch, res in doc["archs"].items():
@@ -567,7 +567,7 @@ def append_low(doc, out):
 
 def notes(doc):
     """The notes under the tables, their numbers taken from the results."""
-    from refresnet.diagnose.compare import BUDGET_FACTOR
+    from refresnet.diagnose.metrics import BUDGET_FACTOR
 
     ratios = {(a, label): c["max_ratio"] for a, res in doc["archs"].items() for label, c in res["compare"].items()}
     out = ["## Notes", "",

@@ -29,6 +29,20 @@ class ResultsError(ValueError):
     given to agree) that cannot be used or resumed; the message names the file and line."""
 
 
+class ArrayFileError(ValueError):
+    """A .npy or .npz file given by the user (agree --framework, compare --input /
+    --activations) that cannot be read safely: not a regular file, an archive whose
+    sizes exceed the budget, a header that does not match its data, an object dtype.
+    The message names the file and, for an .npz, the member."""
+
+    def __init__(self, path, reason, member=None):
+        self.path = str(path) if path is not None else None
+        self.member = member
+        self.reason = reason
+        where = self.path if self.path is not None else "<array file>"
+        super().__init__(f"{where}: member '{member}': {reason}" if member is not None else f"{where}: {reason}")
+
+
 class MissingExtraError(ValueError):
     """An optional extra (dask, matplotlib) that the requested feature needs is not
     installed; the message says how to install it."""

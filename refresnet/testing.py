@@ -17,13 +17,15 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .diagnose.compare import collect, compare
+from .diagnose.collect import collect
+from .diagnose.compare import compare
 
 
 def assert_matches_oracle(model, x, theirs, precision="float32"):
     """Pass when ``theirs`` agrees with the oracle ``model`` on ``x`` to within
     rounding at every compared layer; else raise AssertionError with the compact
-    compare report, naming the first divergence and its likely cause.
+    compare report, naming the first divergence and its likely cause's
+    cause_id (None when no known cause explains it) and sentence.
 
     theirs: the framework's output (an array: compared as the model's output
     layer), its activations ({layer name: array}), or a live torch nn.Module or
@@ -38,5 +40,6 @@ def assert_matches_oracle(model, x, theirs, precision="float32"):
         raise AssertionError(f"assert_matches_oracle: no layer of {model.arch.name} to compare; "
                              f"names given: {', '.join(list(acts)[:8])}")
     if not report.ok:
-        raise AssertionError("the framework's run departs from the oracle beyond rounding\n" + report.summary())
+        raise AssertionError(f"the framework's run departs from the oracle beyond rounding at {report.first_divergence} "
+                             f"(cause_id {report.first_cause_id})\n" + report.summary())
     return report

@@ -17,7 +17,7 @@ from fixtures.paths import fixture_file
 from refresnet.diagnose import agree as ag
 from refresnet import cli, datasets as dataset
 from refresnet.cli import predict as cli_predict
-from refresnet.errors import ResultsError
+from refresnet.errors import MissingExtraError, ResultsError
 from refresnet.build.synthetic import synthetic_weights
 
 
@@ -231,3 +231,42 @@ def test_plot_without_matplotlib_says_how_to_install_it(oracle, tmp_path, monkey
                    "--plot", str(tmp_path / "a.png")])
     err = capsys.readouterr().err
     assert rc == 2 and "pip install 'refresnet[plot]'" in err and not (tmp_path / "a.png").exists()
+
+
+def test_agree_and_compare_plots_share_one_matplotlib_guard(monkeypatch):
+    from refresnet.diagnose import plot
+    from refresnet.diagnose.report import Report
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    for draw in (ag.AgreeReport({"points": []}).plot, Report("resnet18", "float32", [], None, None, [], [], (1, 3, 8, 8)).plot):
+        with pytest.raises(MissingExtraError, match=r"needs matplotlib, which is not installed: pip install 'refresnet\[plot\]'"):
+            draw("never.png")
+    with pytest.raises(MissingExtraError):
+        plot.pyplot()
+
+
+# ---------------------------------------------------------------- hostile --framework files (issue 21)
+
+def test_framework_deflate_bomb_exits_2_in_bounded_time_and_memory(oracle, tmp_path):
+    from test_compare_arrays import MEMORY_MB, SECONDS, make_bomb, run_cli
+
+    out, _ = oracle
+    bomb = str(make_bomb(tmp_path / "bomb.npz"))
+    rc, err, seconds, mb = run_cli(["agree", "--oracle", out, "--framework", bomb])
+    assert rc == 2 and len(err.splitlines()) == 1, err
+    assert f"{bomb}: member 'x.npy': declares 2147479552 bytes uncompressed" in err
+    assert seconds < SECONDS and mb < MEMORY_MB + 4 * os.path.getsize(bomb) / 2**20, (seconds, mb)
+
+
+def test_framework_directory_with_a_fifo_named_like_an_array_exits_2_at_once(oracle, tmp_path):
+    from test_compare_arrays import SECONDS, run_cli
+
+    out, logits = oracle
+    d = tmp_path / "outputs"
+    d.mkdir()
+    key = sorted(logits)[0]
+    np.save(d / "a.npy", logits[key])
+    os.mkfifo(d / "x.npy")  # nobody writes to it: opening it for reading would wait forever
+    rc, err, seconds, _ = run_cli(["agree", "--oracle", out, "--framework", str(d)])
+    assert rc == 2 and f"{d / 'x.npy'}: a FIFO (named pipe), not a regular file" in err, err
+    assert seconds < SECONDS

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 import refresnet
+from refresnet.errors import MissingExtraError
 from refresnet.cli import compare as cli_compare
-from refresnet.diagnose import compare as cmp
+from refresnet.diagnose import metrics as cmp
 from refresnet.diagnose.compare import compare
 from refresnet.build.synthetic import synthetic_weights
 from fixtures.paths import fixture_file
@@ -52,36 +53,47 @@ def bug(name):
     return compare(model, x, variants[name])
 
 
-# (bug, layer where it must be found, the start of the cause named there)
+# (bug, layer where it must be found, the cause_id named there, what its detail must hold)
 CASES = [
-    ("train", "bn1", "BN in training mode"),
-    ("relu_missing", "layer2.0.relu#0", "ReLU missing"),
-    ("relu_before_add", "layer3.0.relu#2", "ReLU before the residual add (on layer3.0.bn3)"),
-    ("extra_relu", "layer2.0.conv1", "extra ReLU on this layer's output"),
-    ("avgpool", "maxpool", "average pooling instead of max"),
-    ("flip", "layer2.0.conv2", "kernel flipped spatially"),
-    ("transpose", "layer3.0.conv2", "kernel spatially transposed"),
-    ("swap", "layer1.0.conv3", "computed with layer1.0.downsample.0's weights"),
-    ("bias", "layer1.0.conv1", "conv bias present in the framework"),
-    ("layout", "conv1", "layout: activation is NHWC"),
-    ("scale_0_255", "conv1", "input preprocessed as 0..255 (raw pixels"),
-    ("scale_0_1", "conv1", "input preprocessed as 0..1 (/255, no mean/std)"),
-    ("scale_caffe", "conv1", "input preprocessed as keras-caffe"),
-    ("scale_tf", "conv1", "input preprocessed as keras-tf"),
+    ("train", "bn1", "bn.train_mode", dict(n=2)),
+    ("relu_missing", "layer2.0.relu#0", "relu.missing", {}),
+    ("relu_before_add", "layer3.0.relu#2", "relu.before_add", dict(branch="layer3.0.bn3")),
+    ("extra_relu", "layer2.0.conv1", "relu.extra", {}),
+    ("avgpool", "maxpool", "pool.avg_for_max", {}),
+    ("flip", "layer2.0.conv2", "kernel.flipped", {}),
+    ("transpose", "layer3.0.conv2", "kernel.transposed", {}),
+    ("swap", "layer1.0.conv3", "weights.swapped", dict(other="layer1.0.downsample.0")),
+    ("bias", "layer1.0.conv1", "conv.bias", {}),
+    ("layout", "conv1", "layout.transposed", dict(theirs="NHWC", ours="NCHW")),
+    ("scale_0_255", "conv1", "input.scale_255", dict(key="0..255", own="torchvision")),
+    ("scale_0_1", "conv1", "input.missing_mean_std", dict(key="0..1", own="torchvision")),
+    ("scale_caffe", "conv1", "input.preset", dict(key="keras-caffe", own="torchvision")),
+    ("scale_tf", "conv1", "input.preset", dict(key="keras-tf", own="torchvision")),
 ]
 
 
-@pytest.mark.parametrize("name, where, cause", CASES)
-def test_planted_bug_is_found_at_its_layer_and_named(name, where, cause):
+@pytest.mark.parametrize("name, where, cause_id, detail", CASES)
+def test_planted_bug_is_found_at_its_layer_and_named(name, where, cause_id, detail):
     report = bug(name)
     assert report.first_divergence == where, report.summary()
     row = report.layer(where)
-    assert row["cause"] and row["cause"].startswith(cause), row["cause"]
+    assert row["cause_id"] == cause_id, row["cause"]
+    assert report.first_cause_id == cause_id
+    assert {k: row["cause_detail"].get(k) for k in detail} == detail, row["cause_detail"]
     assert row["ratio"] > 100 or name == "layout"  # a layout fault's values agree once transposed
     # the named alternative brings the layer back within its budget; most others do not
     assert sum(ev["explains"] for ev in row["evidence"]) >= 1
     assert len(row["evidence"]) == 1 or not all(ev["explains"] for ev in row["evidence"])
-    assert cause.split(" ")[0] in report.summary()
+    assert f"likely cause: [{cause_id}]" in report.summary()
+    assert json.loads(report.to_json())["first_cause_id"] == cause_id
+
+
+def test_a_named_preset_wins_over_the_fitted_input_map_that_also_explains_it():
+    # the fitted affine map fits whatever a preset does (priority 1 against 0)
+    row = bug("scale_tf").layer("conv1")
+    explains = {ev["cause_id"] for ev in row["evidence"] if ev["explains"]}
+    assert {"input.preset", "input.affine_fitted"} <= explains
+    assert row["cause_id"] == "input.preset"
 
 
 def test_every_later_layer_of_a_planted_bug_has_its_own_cause():
@@ -89,11 +101,12 @@ def test_every_later_layer_of_a_planted_bug_has_its_own_cause():
     assert bug("relu_missing").divergent == ["layer2.0.relu#0", "layer2.0.relu#1"]
     rep = bug("train")
     assert rep.divergent == ["bn1", "layer1.0.bn1"]
-    assert all(rep.layer(n)["cause"].startswith("BN in training mode") for n in rep.divergent)
+    assert all(rep.layer(n)["cause_id"] == "bn.train_mode" for n in rep.divergent)
     # swapped weights show at both layers, each with the other's name
     rep = bug("swap")
     assert rep.divergent == ["layer1.0.conv3", "layer1.0.downsample.0"]
-    assert "layer1.0.conv3's weights" in rep.layer("layer1.0.downsample.0")["cause"]
+    row = rep.layer("layer1.0.downsample.0")
+    assert row["cause_id"] == "weights.swapped" and row["cause_detail"]["other"] == "layer1.0.conv3"
 
 
 def test_the_layers_around_a_planted_bug_are_rounding():
@@ -109,29 +122,39 @@ def test_resnet_v1_stride_placement_is_a_shape_finding_and_comparison_goes_on():
     row = report.layer("layer2.0.conv1")
     assert row["verdict"] == "shape mismatch"
     assert row["framework_shape"] == [1, 128, 4, 4] and row["oracle_shape"] == [1, 128, 8, 8]
-    assert row["cause"].startswith("stride 2 on the first 1x1 conv (ResNet v1")
-    assert "layer2.0.conv2 (ResNet v1.5" in row["cause"] and "its values" in row["cause"]
+    assert row["cause_id"] == "shape.stride_on_1x1" and row["cause_detail"]["later"] == "layer2.0.conv2"
+    assert _named(row)["values_agree"]  # the named alternative gives the framework's values too
     for name in ("layer2.0.bn1", "layer2.0.relu#0"):
-        assert report.layer(name)["cause"] == "follows from the shape mismatch at layer2.0.conv1"
+        assert report.layer(name)["cause_id"] == "shape.follows"
+        assert report.layer(name)["cause_detail"] == dict(root="layer2.0.conv1")
     # shapes agree again from the 3x3 on: compared, and the 3x3 is the other half of the story
-    assert report.layer("layer2.0.conv2")["cause"].startswith("stride 1 instead of 2 (stride placement)")
+    assert report.layer("layer2.0.conv2")["cause_id"] == "conv.stride"
+    assert report.layer("layer2.0.conv2")["cause_detail"] == dict(new=1, old=2)
     for name in ("layer2.0.bn2", "layer2.0.relu#1", "layer2.0.conv3", "layer2.0.bn3", "layer2.0.downsample.0",
                  "layer2.0.relu#2"):
         assert report.layer(name)["verdict"] == "ok", name
-    assert report.layer("layer3.0.conv1")["cause"].startswith("stride 2 on the first 1x1 conv")
+    assert report.layer("layer3.0.conv1")["cause_id"] == "shape.stride_on_1x1"
     assert "layer2.0.conv1" in report.shape_mismatches and "shape mismatch" in str(report)
     json.loads(report.to_json())
 
 
-@pytest.mark.parametrize("name, cause", [("pool_pad", "pool padding 0 instead of 1"),
-                                         ("ceil_mode", "ceil_mode=True instead of False")])
-def test_pool_shape_mismatch_is_explained(name, cause):
+def _named(row):
+    """The evidence entry of the alternative a shape row names."""
+    [ev] = [ev for ev in row["evidence"] if ev["cause_id"] == row["cause_id"] and ev["detail"] == row["cause_detail"]]
+    return ev
+
+
+@pytest.mark.parametrize("name, cause_id, detail", [("pool_pad", "pool.padding", dict(new=0, old=1)),
+                                                    ("ceil_mode", "pool.ceil_mode", dict(new=True, old=False))])
+def test_pool_shape_mismatch_is_explained(name, cause_id, detail):
     report = bug(name)
     assert report.first_divergence == "maxpool"
     row = report.layer("maxpool")
-    assert row["verdict"] == "shape mismatch" and row["cause"].startswith(cause), row["cause"]
-    assert "its values" in row["cause"]
-    assert report.layer("layer1.0.conv1")["cause"] == "follows from the shape mismatch at maxpool"
+    assert row["verdict"] == "shape mismatch" and row["cause_id"] == cause_id, row["cause"]
+    assert row["cause_detail"] == detail
+    assert _named(row)["values_agree"]
+    assert report.layer("layer1.0.conv1")["cause_id"] == "shape.follows"
+    assert report.layer("layer1.0.conv1")["cause_detail"] == dict(root="maxpool")
 
 
 # ---------------------------------------------------------------- precisions
@@ -160,7 +183,7 @@ def test_planted_bug_in_low_precision_torch_run_is_found(run, precision):
     report = compare(model, z["x"], acts, precision=precision)
     assert report.first_divergence == "layer3.0.conv1"
     assert report.divergent == ["layer3.0.conv1"], report.summary()
-    assert report.layer("layer3.0.conv1")["cause"].startswith("kernel flipped spatially")
+    assert report.layer("layer3.0.conv1")["cause_id"] == "kernel.flipped"
 
 
 # ---------------------------------------------------------------- many images
@@ -185,7 +208,7 @@ def test_a_bug_on_one_image_of_fifty_is_found_on_that_image():
     assert report.images[bad]["first_divergence"] == "layer3.1.bn1"
     assert row["images"]["ratio"]["median"] < 2 < cmp.BUDGET_FACTOR < row["images"]["ratio"]["max"]
     assert row["images"]["ratio"]["p90"] < cmp.BUDGET_FACTOR
-    assert row["cause"].startswith("BN eps 1.5e-05 (fitted")
+    assert row["cause_id"] == "bn.eps_fitted" and row["cause_detail"]["eps"] == pytest.approx(1.5e-5, rel=5e-3)
     # pooled over the batch the same error is within budget: it would have been averaged away
     pooled = row["local"]["rel_l2"] / max(row["budget"]["local"]["rel_l2"], 2.0**-24)
     assert pooled < cmp.BUDGET_FACTOR
@@ -255,5 +278,5 @@ def test_plot_without_matplotlib_says_how_to_install(monkeypatch):
         return real(name, *a, **k)
 
     monkeypatch.setattr(builtins, "__import__", no_mpl)
-    with pytest.raises(ImportError, match=r"pip install 'refresnet\[plot\]'"):
+    with pytest.raises(MissingExtraError, match=r"pip install 'refresnet\[plot\]'"):
         bug("flip").plot("never.png")

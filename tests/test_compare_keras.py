@@ -101,7 +101,8 @@ def test_keras_bn_epsilon_fault_is_caught_at_exactly_its_layer():
     # every later layer carries the error but is consistent with its own input
     assert report.divergent == [EPS_LAYER], str(report)
     row = report.layer(EPS_LAYER)
-    assert row["cause"].startswith("BN eps 0.001 instead of 1.001e-05"), row["cause"]
+    assert row["cause_id"] == "bn.eps", row["cause"]
+    assert row["cause_detail"] == dict(eps=1e-3, own=pytest.approx(1.001e-5, rel=1e-12))
     assert row["ratio"] > 100
     after = report.layer("conv3_block1_out")
     assert after["verdict"] == "ok"
@@ -115,7 +116,7 @@ def test_keras_fed_rgb_instead_of_bgr_is_caught_at_conv1_pad():
     # and conv1_conv is consistent with its own (reversed) padded input
     assert report.first_divergence == "conv1_pad", str(report)
     assert report.divergent == ["conv1_pad"], str(report)
-    assert report.layer("conv1_pad")["cause"].startswith("BGR input"), report.layer("conv1_pad")["cause"]
+    assert report.layer("conv1_pad")["cause_id"] == "input.bgr", report.layer("conv1_pad")["cause"]
 
 
 def test_keras_activation_given_in_nchw_is_named_a_layout_fault():
@@ -123,7 +124,8 @@ def test_keras_activation_given_in_nchw_is_named_a_layout_fault():
     acts = {"conv1_conv": variants["ok"]["conv1_conv"].transpose(0, 3, 1, 2)}
     report = compare(model, x, acts)
     assert report.first_divergence == "conv1_conv"
-    assert report.layer("conv1_conv")["cause"].startswith("layout: activation is NCHW")
+    assert report.layer("conv1_conv")["cause_id"] == "layout.transposed"
+    assert report.layer("conv1_conv")["cause_detail"]["theirs"] == "NCHW"
 
 
 def test_cli_on_keras_activations(tmp_path, capsys):

@@ -38,7 +38,7 @@ def _check(model, live, bn):
     live.get_submodule(bn).eps = 1e-3
     report = compare(model, x, live)
     assert report.first_divergence == bn and report.divergent == [bn]
-    assert report.layer(bn)["cause"].startswith("BN eps 0.001")
+    assert report.layer(bn)["cause_id"] == "bn.eps" and report.layer(bn)["cause_detail"]["eps"] == 1e-3
     return report
 
 
@@ -74,7 +74,7 @@ def test_live_transformers_fed_unnormalised_input_is_diagnosed():
     # oracle gets the weights' own preprocessing (no preprocessor_config.json:
     # microsoft/resnet-*'s ConvNextImageProcessor values).
     from refresnet import preprocess
-    from refresnet.diagnose.compare import collect_torch
+    from refresnet.diagnose.collect_torch import collect_torch
 
     model, live = _transformers_resnet18()
     pixels = np.random.default_rng(3).integers(0, 256, (1, SIZE, SIZE, 3)).astype(np.uint8)
@@ -84,5 +84,6 @@ def test_live_transformers_fed_unnormalised_input_is_diagnosed():
     report = compare(model, x, collect_torch(live, wrong))
     first = "resnet.embedder.embedder.convolution"
     assert report.first_divergence == first
-    cause = report.layer(first)["cause"]
-    assert cause.startswith("input preprocessed as 0..1 (/255, no mean/std) where the weights want transformers"), cause
+    row = report.layer(first)
+    assert row["cause_id"] == "input.missing_mean_std", row["cause"]
+    assert row["cause_detail"]["key"] == "0..1" and row["cause_detail"]["own"] == "transformers", row["cause"]

@@ -1,7 +1,7 @@
 """compare on live Keras models (skipped when keras/TensorFlow are not installed).
 
 Passes the Keras model itself: compare collects every layer's output with one
-multi-output functional model (refresnet.diagnose.compare.collect_keras). The Keras
+multi-output functional model (refresnet.diagnose.collect_keras). The Keras
 models are keras.applications' own ResNets (weights=None) given
 refresnet.build.synthetic weights; a fault is put into the Keras model, never into
 refresnet, and must be found at exactly that layer.
@@ -18,7 +18,8 @@ keras = pytest.importorskip("keras")
 
 import refresnet  # noqa: E402
 from refresnet import preprocess  # noqa: E402
-from refresnet.diagnose.compare import collect_keras, compare  # noqa: E402
+from refresnet.diagnose.collect_keras import collect_keras  # noqa: E402
+from refresnet.diagnose.compare import compare  # noqa: E402
 from refresnet.build.synthetic import synthetic_weights  # noqa: E402
 from fixtures.make_keras_fixtures import fill_keras  # noqa: E402
 from tolerances import NET_RTOL, rel_err  # noqa: E402
@@ -94,7 +95,8 @@ def test_keras_bn_epsilon_fault_is_caught_at_exactly_that_layer(bn):
         layer.epsilon = saved
     assert report.first_divergence == bn, str(report)
     assert report.divergent == [bn], str(report)  # the local view isolates it
-    assert report.layer(bn)["cause"].startswith("BN eps 0.001 instead of 1.001e-05"), report.layer(bn)["cause"]
+    assert report.layer(bn)["cause_id"] == "bn.eps", report.layer(bn)["cause"]
+    assert report.layer(bn)["cause_detail"] == dict(eps=1e-3, own=pytest.approx(1.001e-5, rel=1e-12))
 
 
 def test_keras_fed_rgb_instead_of_bgr_is_caught_at_the_first_layer():
@@ -107,7 +109,7 @@ def test_keras_fed_rgb_instead_of_bgr_is_caught_at_the_first_layer():
     # and the conv after it is consistent with its own (padded, reversed) input.
     assert report.first_divergence == "conv1_pad", str(report)
     assert report.divergent == ["conv1_pad"], str(report)
-    assert report.layer("conv1_pad")["cause"].startswith("BGR input"), report.layer("conv1_pad")["cause"]
+    assert report.layer("conv1_pad")["cause_id"] == "input.bgr", report.layer("conv1_pad")["cause"]
     assert report.output["top1_agreement"] in (0.0, 1.0)
 
 
@@ -120,7 +122,12 @@ def test_collect_keras_names_and_layout_match_trace():
     # the oracle after: both are execution orders)
     assert set(acts) == set(trace) and len(acts) == len(trace)
     for name in ("conv1_conv", "conv2_block1_1_bn", "pool1_pool", "predictions"):
-        assert acts[name].shape == trace[name].shape and acts[name].dtype == np.float32, name
+        # collect_keras hands every activation over as float64 (as collect_torch does,
+        # since compare measures in float64); the model ran in float32, so every
+        # value is a float32 one
+        a = acts[name]
+        assert a.shape == trace[name].shape and a.dtype == np.float64, name
+        assert np.array_equal(a, a.astype(np.float32)), name
 
 
 @pytest.mark.parametrize("fn, arch, kw", [

@@ -11,7 +11,8 @@ torchvision = pytest.importorskip("torchvision")
 F = torch.nn.functional
 
 import refresnet  # noqa: E402
-from refresnet.diagnose.compare import collect_torch, compare  # noqa: E402
+from refresnet.diagnose.collect_torch import collect_torch  # noqa: E402
+from refresnet.diagnose.compare import compare  # noqa: E402
 from refresnet.build.synthetic import synthetic_weights  # noqa: E402
 from refresnet.runtime.executor import Node, run_node  # noqa: E402
 from tolerances import rel_err  # noqa: E402
@@ -42,7 +43,7 @@ def test_live_torch_float32_is_within_budget_and_faults_are_found(arch):
     report = compare(model, x, tm)
     assert report.first_divergence == bn
     assert report.divergent == [bn]
-    assert report.layer(bn)["cause"].startswith("BN eps 0.001")
+    assert report.layer(bn)["cause_id"] == "bn.eps" and report.layer(bn)["cause_detail"]["eps"] == 1e-3
 
 
 def test_collect_torch_names_reused_relu_calls_like_trace():

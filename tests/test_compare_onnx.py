@@ -48,8 +48,9 @@ def test_a_wrong_bn_epsilon_is_found_at_the_first_bn_and_named(recorded, tmp_pat
     assert report.first_divergence == first
     row = report.layer(first)
     # 1e-5 and 1.001e-5 both explain it within float32's budget; either may be named.
-    assert row["cause"].startswith(("BN eps 1e-05 instead of 0.001", "BN eps 1.001e-05 instead of 0.001"))
-    assert any(e["alternative"] == "BN eps 1e-05 instead of 0.001" and e["explains"] for e in row["evidence"])
+    assert row["cause_id"] == "bn.eps" and row["cause_detail"]["eps"] in (1e-5, 1.001e-5)
+    assert row["cause_detail"]["own"] == pytest.approx(1e-3)
+    assert any(e["cause_id"] == "bn.eps" and e["detail"]["eps"] == 1e-5 and e["explains"] for e in row["evidence"])
 
 
 def test_live_onnx_runtime_from_a_path_and_from_a_session(recorded):

@@ -25,7 +25,8 @@ def test_faulty_activations_raise_with_the_first_divergence_and_cause():
     with pytest.raises(AssertionError) as err:
         assert_matches_oracle(model, x, faulty(variants, "eps"))
     text = str(err.value)
-    assert "first divergence: layer3.1.bn1; likely cause: BN eps 0.001 instead of 1e-05" in text
+    assert "beyond rounding at layer3.1.bn1 (cause_id bn.eps)" in text
+    assert "first divergence: layer3.1.bn1; likely cause: [bn.eps]" in text
     assert len(text.splitlines()) < 25  # the compact report, not the table
 
 

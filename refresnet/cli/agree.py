@@ -1,6 +1,7 @@
 """``python -m refresnet agree``: argparse and printing; the work is refresnet.diagnose.agree."""
 
-from ..diagnose.agree import PLOT_INSTALL, ROUNDING_CEILING, _pyplot, agree, plot
+from ..diagnose.agree import ROUNDING_CEILING, agree
+from ..diagnose.plot import PLOT_INSTALL, pyplot
 from ..text import printable
 
 
@@ -19,10 +20,10 @@ def add_arguments(parser):
 def run(args):
     """Exit status: 0 no flip is a bug, 1 some flip is, 2 a bad input."""
     if args.plot:
-        _pyplot()  # before the work: say at once that matplotlib is missing
+        pyplot()  # before the work: say at once that matplotlib is missing
     report = agree(args.oracle, args.framework, precision=args.precision, kind=args.kind)
     if args.plot:
-        plot(report, args.plot)
+        report.plot(args.plot)
     if args.json:  # json.dumps escapes every control character
         print(report.to_json(indent=1))
     else:  # image names come from the files: no escape sequence reaches the terminal

@@ -8,6 +8,8 @@ import numpy as np
 
 from ..build.synthetic import synthetic_weights
 from ..diagnose.compare import compare
+from ..errors import ArrayFileError
+from ..io.arrays import read_npy, read_npz
 from ..load import load
 from ..model import build
 from ..runtime import precision as emulate
@@ -41,17 +43,16 @@ def _load_weights(spec):
 
 def _load_npy(path, what="--input"):
     try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{what} {path}: cannot read a .npy array ({err})") from None
+        return read_npy(path)
+    except ArrayFileError as err:
+        raise ValueError(f"{what} {err}") from None
 
 
 def _load_npz(path, what="--activations"):
     try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError, AttributeError) as err:
-        raise ValueError(f"{what} {path}: cannot read an .npz archive ({err})") from None
+        return read_npz(path)
+    except ArrayFileError as err:
+        raise ValueError(f"{what} {err}") from None
 
 
 def load_directory(inputs, activations):
@@ -141,10 +142,7 @@ def runner(fallback):
             return fallback(args)
         try:
             model = load(args.onnx)
-            try:
-                x = np.load(args.input, allow_pickle=False)
-            except (OSError, ValueError) as err:
-                raise ValueError(f"--input {args.input}: cannot read a .npy array ({err})") from None
+            x = _load_npy(args.input)
             report = compare(model, x, args.onnx, precision=args.precision)
         except ImportError as err:
             print(f"refresnet compare: error: --onnx needs onnx and onnxruntime ({err})", file=sys.stderr)

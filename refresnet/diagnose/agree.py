@@ -13,7 +13,7 @@ without the image's extension), so a framework run keyed by paths relative to th
 dataset folder matches an oracle run given the folder's absolute path.
 
 Measured per image, on logits when both sides have them, else on log-probabilities
-floored at comparison.PROB_FLOOR (the logits up to a per-image constant, as compare
+floored at metrics.PROB_FLOOR (the logits up to a per-image constant, as compare
 measures a softmax output):
 
 - error: max |theirs - oracle| / max |oracle| (the project's relative error);
@@ -37,8 +37,11 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .compare import BUDGET_FACTOR, PROB_FLOOR
-from ..errors import MissingExtraError, ResultsError
+from .metrics import BUDGET_FACTOR, PROB_FLOOR
+from .plot import plot_agree
+from ..datasets import STORE_KINDS, read_results, store_path
+from ..errors import ArrayFileError, ResultsError
+from ..io.arrays import read_npy, read_npz
 
 # The largest relative logit error (max |y - y_oracle| / max |y_oracle| at fc) of a
 # correct run at each precision, measured on synthetic ResNet-18/50/152 and Keras
@@ -47,7 +50,6 @@ from ..errors import MissingExtraError, ResultsError
 # emulated runs for the formats no framework here ran: tf32 1.6e-2 (ResNet-152),
 # bfloat16 5.0e-2 (ResNet-50), float16 2.1e-2 (ResNet-152).
 ROUNDING_CEILING = {"float32": 2.0e-5, "tf32": 1.6e-2, "bfloat16": 5.0e-2, "float16": 2.1e-2}
-PLOT_INSTALL = "pip install 'refresnet[plot]' (matplotlib)"
 TOP5 = 5
 
 
@@ -75,8 +77,6 @@ def _top_from_records(path, records):
 def read_results_outputs(path):
     """Outputs of a refresnet results JSONL, with the full vectors of its store when
     one was written next to it (logits or probabilities)."""
-    from ..datasets import STORE_KINDS, read_results, store_path
-
     records = read_results(path)
     top = _top_from_records(path, records)
     ok = [r for r in records if r.get("status", "ok") == "ok"]
@@ -112,9 +112,9 @@ def read_framework_outputs(path, kind="auto"):
                     full = os.path.join(root, f)
                     key = os.path.relpath(full, path)[: -len(".npy")].replace(os.sep, "/")
                     try:
-                        arrays[key] = np.load(full, allow_pickle=False)
-                    except (OSError, ValueError) as err:
-                        raise ResultsError(f"{full}: cannot read a .npy array ({err})") from None
+                        arrays[key] = read_npy(full)
+                    except ArrayFileError as err:
+                        raise ResultsError(str(err)) from None
         if not arrays:
             raise ResultsError(f"{path}: directory holds no .npy files")
     elif not os.path.exists(path):
@@ -123,12 +123,9 @@ def read_framework_outputs(path, kind="auto"):
         return read_results_outputs(path)
     else:
         try:
-            with np.load(path, allow_pickle=False) as z:
-                if not hasattr(z, "files"):
-                    raise ValueError("a single .npy array, not an .npz keyed by image")
-                arrays = {k: z[k] for k in z.files}
-        except (OSError, ValueError, EOFError) as err:
-            raise ResultsError(f"{path}: cannot read an .npz archive keyed by image path ({err})") from None
+            arrays = read_npz(path)
+        except ArrayFileError as err:
+            raise ResultsError(f"{err} (expected an .npz archive keyed by image path)") from None
         if not arrays:
             raise ResultsError(f"{path}: the archive holds no arrays")
     full = {}
@@ -218,6 +215,11 @@ class AgreeReport:
 
     def to_json(self, **kw):
         return json.dumps(self.data, **kw)
+
+    def plot(self, path):
+        """Error against margin, one point per image, flips marked, to ``path``
+        (needs matplotlib: ``pip install 'refresnet[plot]'``)."""
+        return plot_agree(self, path)
 
     def __str__(self):
         d = self.data
@@ -338,48 +340,3 @@ def agree(oracle, framework, precision="float32", kind="auto"):
         points=[dict(image=r[0], margin_rel=r[4], error=r[5], flip=bool(r[1] != r[2])) for r in rows],
     )
     return AgreeReport(data)
-
-
-# ------------------------------------------------------------------ plot
-def _pyplot():
-    try:
-        import matplotlib
-    except ImportError:
-        raise MissingExtraError(f"the plot needs matplotlib, which is not installed: {PLOT_INSTALL}") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot(report, path):
-    """Error against margin, one point per image, flips marked; written to ``path``."""
-    plt = _pyplot()
-    pts = [p for p in report.data["points"] if p["margin_rel"] is not None and p["error"] is not None]
-    if not pts:
-        raise ResultsError(f"{path}: nothing to plot: the plot needs both sides' full outputs (predict --store logits)")
-    tiny = 1e-18  # log axes: exact agreement drawn at the bottom
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for flip, style in ((False, dict(c="tab:blue", s=10, label="same top-1")), (True, dict(c="tab:red", s=28, marker="x", label="top-1 flip"))):
-        sel = [p for p in pts if p["flip"] == flip]
-        if sel:
-            ax.scatter([max(p["margin_rel"], tiny) for p in sel], [max(p["error"], tiny) for p in sel], **style)
-    lo = max(min(min(p["margin_rel"] for p in pts), min(p["error"] for p in pts)), tiny)
-    hi = max(max(p["margin_rel"] for p in pts), max(p["error"] for p in pts))
-    xs = np.geomspace(lo, hi, 50)
-    ax.plot(xs, xs / 2, "k--", lw=0.8, label="error = margin / 2 (a flip needs at least this)")
-    if report.data["threshold"] is not None:
-        ax.axvline(report.data["threshold"], color="tab:red", lw=0.8, ls=":", label="margins above: a bug")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("oracle margin / max |z| (to the framework's class for flips, else to the runner-up)")
-    ax.set_ylabel("framework max |error| / max |z|")
-    d = report.data
-    ax.set_title(f"{os.path.basename(str(d['framework']))}: top-1 {d['top1']['agree']}/{d['top1']['of']}, {len(d['flips'])} flips")
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-

@@ -12,7 +12,6 @@ with every optimisation it makes in deployment. Needs onnx and onnxruntime.
 """
 
 import os
-import sys
 from collections import OrderedDict
 
 import numpy as np

@@ -1,12 +1,34 @@
-"""report.plot(path): a compare report's errors along the network's depth.
+"""The pictures: a compare report's errors along the network's depth
+(``Report.plot``, ``compare --plot``) and an agree report's error against margin
+(``AgreeReport.plot``, ``agree --plot``).
 
-matplotlib is an optional extra (``pip install 'refresnet[plot]'``); without it
-``plot_report`` raises ImportError saying so.
+matplotlib is an optional extra (``pip install 'refresnet[plot]'``): ``pyplot()``
+is the one place that imports it, and without it raises MissingExtraError saying
+how to install it.
 """
 
 import math
+import os
 
-PLOT_HINT = "report.plot needs matplotlib: pip install 'refresnet[plot]' (or pip install matplotlib)"
+import numpy as np
+
+from ..errors import MissingExtraError, ResultsError
+from .metrics import BUDGET_FACTOR
+
+PLOT_INSTALL = "pip install 'refresnet[plot]' (or pip install matplotlib)"
+
+
+def pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend; MissingExtraError
+    when matplotlib is not installed (the CLI calls it before any work)."""
+    try:
+        import matplotlib  # an optional extra: imported only when a plot is asked for
+    except ImportError:
+        raise MissingExtraError(f"the plot needs matplotlib, which is not installed: {PLOT_INSTALL}") from None
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def plot_report(report, path):
@@ -14,14 +36,7 @@ def plot_report(report, path):
     the local relative L2 error (max over images) and BUDGET_FACTOR times their
     emulated rounding budgets (y, log scale); shape mismatches as marks on the
     axis; the first divergence a vertical line labelled with its cause. Returns path."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ImportError(PLOT_HINT) from None
-    from .compare import BUDGET_FACTOR
+    plt = pyplot()
 
     rows = report.layers
     xs = list(range(len(rows)))
@@ -74,5 +89,37 @@ def plot_report(report, path):
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_agree(report, path):
+    """Error against margin, one point per image of an agree report, flips
+    marked; written to ``path``."""
+    plt = pyplot()
+    pts = [p for p in report.data["points"] if p["margin_rel"] is not None and p["error"] is not None]
+    if not pts:
+        raise ResultsError(f"{path}: nothing to plot: the plot needs both sides' full outputs (predict --store logits)")
+    tiny = 1e-18  # log axes: exact agreement drawn at the bottom
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for flip, style in ((False, dict(c="tab:blue", s=10, label="same top-1")), (True, dict(c="tab:red", s=28, marker="x", label="top-1 flip"))):
+        sel = [p for p in pts if p["flip"] == flip]
+        if sel:
+            ax.scatter([max(p["margin_rel"], tiny) for p in sel], [max(p["error"], tiny) for p in sel], **style)
+    lo = max(min(min(p["margin_rel"] for p in pts), min(p["error"] for p in pts)), tiny)
+    hi = max(max(p["margin_rel"] for p in pts), max(p["error"] for p in pts))
+    xs = np.geomspace(lo, hi, 50)
+    ax.plot(xs, xs / 2, "k--", lw=0.8, label="error = margin / 2 (a flip needs at least this)")
+    if report.data["threshold"] is not None:
+        ax.axvline(report.data["threshold"], color="tab:red", lw=0.8, ls=":", label="margins above: a bug")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("oracle margin / max |z| (to the framework's class for flips, else to the runner-up)")
+    ax.set_ylabel("framework max |error| / max |z|")
+    d = report.data
+    ax.set_title(f"{os.path.basename(str(d['framework']))}: top-1 {d['top1']['agree']}/{d['top1']['of']}, {len(d['flips'])} flips")
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
