@@ -2,7 +2,7 @@
 
 from ..diagnose.agree import ROUNDING_CEILING, agree
 from ..diagnose.plot import PLOT_INSTALL, pyplot
-from ..text import printable
+from .common import say
 
 
 def add_arguments(parser):
@@ -27,5 +27,5 @@ def run(args):
     if args.json:  # json.dumps escapes every control character
         print(report.to_json(indent=1))
     else:  # image names come from the files: no escape sequence reaches the terminal
-        print("\n".join(printable(line) for line in str(report).split("\n")))
+        say(report)
     return 1 if report.bugs else 0

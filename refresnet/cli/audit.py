@@ -19,6 +19,7 @@ from ..errors import LoadError
 from ..audit.augment import RECIPES, augmentation
 from ..audit.lr_schedule import CONVENTIONS, schedule
 from ..audit.weights_init import SCHEMES, ZERO_INIT_SUFFIX, init
+from .common import _err, say
 
 EXIT_OK = 0
 EXIT_DEPARTS = 1
@@ -114,8 +115,7 @@ def load_callable(spec):
 
 
 def _bad(msg):
-    sys.stderr.write(f"refresnet: {msg}\n")
-    sys.stderr.flush()
+    _err(msg)
     return EXIT_BAD_INPUT
 
 
@@ -151,5 +151,5 @@ def run(args):
     if args.json:
         print(json.dumps(_jsonable(report.to_dict()), indent=1))
     else:
-        print(report)
+        say(report)
     return EXIT_DEPARTS if declared and not report.ok else EXIT_OK

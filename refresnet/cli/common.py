@@ -5,8 +5,6 @@ import sys
 from ..text import printable
 
 EXIT_OK = 0
-
-
 EXIT_BAD_INPUT = 2
 
 
@@ -16,6 +14,14 @@ def _err(msg):
     terminal."""
     sys.stderr.write(f"refresnet: {printable(msg)}\n")
     sys.stderr.flush()
+
+
+def say(text=""):
+    """Print a report's text on stdout, each line escaped (refresnet.text.printable):
+    layer, tensor and image names and labels come from files, and none of their
+    control characters or escape sequences may reach the terminal. JSON output is
+    printed with json.dumps instead, which escapes them itself."""
+    print("\n".join(printable(line) for line in str(text).split("\n")), flush=True)
 
 
 def _warning(message, category, filename, lineno, file=None, line=None):

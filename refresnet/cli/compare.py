@@ -13,6 +13,7 @@ from ..io.arrays import read_npy, read_npz
 from ..load import load
 from ..model import build
 from ..runtime import precision as emulate
+from .common import _err, say
 
 
 def add_arguments(parser):
@@ -113,9 +114,12 @@ def run(args):
         if getattr(args, "plot", None):
             report.plot(args.plot)
     except (ValueError, TypeError, ImportError) as err:  # LoadError and ArchitectureError are ValueErrors
-        print(f"refresnet compare: error: {err}", file=sys.stderr)
+        _err(f"compare: {err}")
         return 2
-    print(report.to_json(indent=1) if args.json else report)
+    if args.json:
+        print(report.to_json(indent=1))
+    else:
+        say(report)
     return 0 if report.ok else 1
 
 
@@ -136,8 +140,7 @@ def runner(fallback):
     def run(args):
         if not getattr(args, "onnx", None):
             if any(getattr(args, d, "") is None for d in ("weights", "activations")):
-                print("refresnet compare: error: --weights and --activations are required (or --onnx MODEL.onnx)",
-                      file=sys.stderr)
+                _err("compare: --weights and --activations are required (or --onnx MODEL.onnx)")
                 return 2
             return fallback(args)
         try:
@@ -145,12 +148,15 @@ def runner(fallback):
             x = _load_npy(args.input)
             report = compare(model, x, args.onnx, precision=args.precision)
         except ImportError as err:
-            print(f"refresnet compare: error: --onnx needs onnx and onnxruntime ({err})", file=sys.stderr)
+            _err(f"compare: --onnx needs onnx and onnxruntime ({err})")
             return 2
         except (ValueError, TypeError) as err:
-            print(f"refresnet compare: error: {err}", file=sys.stderr)
+            _err(f"compare: {err}")
             return 2
-        print(report.to_json(indent=1) if args.json else report)
+        if args.json:
+        print(report.to_json(indent=1))
+    else:
+        say(report)
         return 0 if report.ok else 1
 
     return run
