@@ -154,9 +154,9 @@ def runner(fallback):
             _err(f"compare: {err}")
             return 2
         if args.json:
-        print(report.to_json(indent=1))
-    else:
-        say(report)
+            print(report.to_json(indent=1))
+        else:
+            say(report)
         return 0 if report.ok else 1
 
     return run
