@@ -67,7 +67,8 @@ def _read_weights(path):
     if fmt == "onnx":
         raise LoadError(path, "an ONNX model is a graph, not a weight dict for a table row; open it with refresnet.load")
     if fmt.startswith("torch"):
-        from .io.torch_file import extract_state_dict, read_torch_file
+        from .io.torch_containers import read_torch_file
+        from .io.torch_state_dict import extract_state_dict
 
         return extract_state_dict(read_torch_file(path), path), fmt, {}
     if fmt == "safetensors":
