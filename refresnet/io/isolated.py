@@ -31,7 +31,7 @@ import tempfile
 import numpy as np
 
 from ..errors import LoadError
-from . import MAX_DIM, MAX_TOTAL_BYTES, load_json
+from .files import MAX_DIM, MAX_TOTAL_BYTES, load_json
 
 #: Seconds a child may take for a file, plus CHILD_SECONDS_PER_GB per GB of file.
 #: Reading ResNet-50's 100 MB .weights.h5 takes ~0.5 s in all (benchmarks/).

@@ -36,7 +36,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import LoadError
-from . import MAX_DIM, Budget, guarded, load_json, open_regular, require_file
+from .files import MAX_DIM, Budget, guarded, load_json, open_regular, require_file
 
 FORMATS = ("h5-weights", "h5-model", "weights.h5", "keras")
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import LoadError
 from ..runtime.executor import Node
-from . import require_file
+from .files import require_file
 
 # The ONNX op types refresnet computes (default domain); anything else is refused.
 SUPPORTED_OPS = (

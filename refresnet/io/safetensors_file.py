@@ -22,7 +22,7 @@ import struct
 import numpy as np
 
 from ..errors import LoadError
-from . import MAX_DIM, MAX_JSON_DEPTH, guarded, json_depth_ok, open_regular, require_file
+from .files import MAX_DIM, MAX_JSON_DEPTH, guarded, json_depth_ok, open_regular, require_file
 
 #: Largest JSON header accepted, in bytes: the reference's ``MAX_HEADER_SIZE``
 #: (100,000,000). A ResNet-152 header is ~50 KB.

@@ -38,7 +38,7 @@ import zlib
 import numpy as np
 
 from ..errors import LoadError
-from . import Budget, guarded, open_regular, require_file
+from .files import Budget, guarded, open_regular, require_file
 from .torch_pickle import (MAX_NDIM, MAX_PICKLE_BYTES, _ALLOWED, _ALLOWED_TAR_TENSORS, _Bad, _int, _Materializer,
                            _short, _StorageRef, _StorageType, _TensorRef, _unpickle, _storage_nbytes)
 

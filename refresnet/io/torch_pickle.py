@@ -12,7 +12,7 @@ import pickletools
 
 import numpy as np
 
-from . import MAX_TENSOR_BYTES
+from .files import MAX_TENSOR_BYTES
 
 # ---------------------------------------------------------------------------------
 # Limits (named so a user with a genuinely larger file can see what to raise).
