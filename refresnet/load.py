@@ -8,7 +8,10 @@ from .families.archs import get_arch
 from .families.detect import detect_arch
 from .errors import LoadError
 from .io import guarded, open_regular
+from .families.onnx import OnnxArch, input_check, recognise
+from .io.onnx_file import read_model, translate
 from .model import Model
+from .runtime.executor import Program
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _ZIP_SIGNATURE = b"PK\x03\x04"
@@ -110,7 +113,8 @@ def load(path, arch=None, include_top=None, pooling=None):
     A Hub snapshot directory may be given; a config.json beside the weights
     decides the architecture. An ONNX model (.onnx, needs the onnx package) is
     its own graph: the Model computes it node by node
-    (refresnet/io/onnx_file.py). ``include_top``: None = as the file has
+    (translated by refresnet/io/onnx_file.py, recognised by
+    refresnet/families/onnx.py). ``include_top``: None = as the file has
     it. ``pooling`` (Keras without top): None, "avg" or "max". Every problem
     raises refresnet.LoadError naming the file.
     """
@@ -119,8 +123,18 @@ def load(path, arch=None, include_top=None, pooling=None):
         # An ONNX file is a graph, not weights for a row: it runs as it is.
         if arch is not None or include_top is not None or pooling is not None:
             raise LoadError(path, "an ONNX model runs its own graph; arch=, include_top= and pooling= do not apply")
-        from .io.onnx_file import load_onnx
-
         return load_onnx(path)
     path, weights, fmt, row, _ = resolve(path, arch)
     return Model(row, weights, include_top=include_top, pooling=pooling, path=path, source=fmt, consume=True)
+
+
+def load_onnx(path):
+    """A refresnet Model computing the ONNX graph in ``path`` in float64."""
+    model = read_model(path)
+    nodes, output, info = translate(model, path)
+    program = Program(nodes, output)
+    arch = OnnxArch(path, info, recognise(nodes, info))
+    out_shape = info["output_shape"]
+    classes = out_shape[-1] if out_shape and len(out_shape) == 2 and isinstance(out_shape[-1], int) else None
+    return Model.from_program(program, arch, input_check=input_check(arch, path), path=path, source="onnx",
+                              include_top=classes is not None, num_classes=classes)

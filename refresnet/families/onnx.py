@@ -19,7 +19,10 @@ read only) and with the MXNet/Gluon model zoo layouts, which have no row:
 a later version moved BottleneckV1's stride to the 3x3).
 """
 
+import os
 from typing import NamedTuple
+
+import numpy as np
 
 from .archs import ARCHS, expansion, stage_width
 
@@ -219,3 +222,46 @@ def _recognise(nodes, info):
                            (), st)
     row, d = best
     return Recognition(row.name, f"{row.framework} {row.name} exported with {bn}", tuple(d), st)
+
+
+# ---------------------------------------------------------------- the Model
+
+class OnnxArch:
+    """What refresnet knows about an ONNX graph, in the place of a table row:
+    its name, opset, input and, when the graph is one, the row it matches
+    (refresnet/families/onnx.py)."""
+
+    framework = "onnx"
+    # The Model's values are the graph's own tensors: nothing is transposed.
+    layout = "as in the graph"
+
+    def __init__(self, path, info, recognition):
+        self.path = path
+        self.opset = info["opset"]
+        self.input_name = info["input_name"]
+        self.input_shape = info["input_shape"]
+        self.input_type = info["input_type"]
+        self.output_name = info["output_name"]
+        self.producer = info["producer"]
+        self.recognition = recognition
+        self.name = recognition.row if recognition.row else os.path.basename(path)
+
+    def describe(self):
+        return (f"ONNX graph (opset {self.opset}{', ' + self.producer if self.producer else ''}), "
+                f"input {self.input_name!r} {self.input_type} {self.input_shape}; {self.recognition.sentence()}")
+
+
+def input_check(arch, path):
+    want = arch.input_shape
+
+    def check(x):
+        a = np.asarray(x)
+        if a.dtype.kind not in "fiub":
+            raise ValueError(f"input: expected a numeric array, got dtype {a.dtype}")
+        if want is not None:
+            if a.ndim != len(want) or any(isinstance(d, int) and d > 0 and d != s for d, s in zip(want, a.shape)):
+                raise ValueError(f"input: {os.path.basename(path)} takes {arch.input_name!r} of shape "
+                                 f"{tuple(want)} (named dims are free), got {a.shape}")
+        return np.ascontiguousarray(a, dtype=np.float64)
+
+    return check
