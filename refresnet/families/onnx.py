@@ -43,10 +43,19 @@ class Recognition(NamedTuple):
 _CHAIN = {"conv2d", "batch_norm", "relu", "avg_pool2d", "max_pool2d", "zero_pad2d", "alias", "constant_pad2d"}
 
 
+#: Longest run of single-input nodes followed back from an Add (a ResNet block's
+#: branch has about 10: conv, BN, ReLU, pad three times). The bound keeps recognition
+#: linear in the graph's size: without it, Adds over one long chain would each walk it.
+MAX_BRANCH_NODES = 64
+
+
 def _chain(name, by_name):
-    """The values from ``name`` back through single-input ops, nearest first."""
+    """The values from ``name`` back through single-input ops, nearest first; None
+    when the run is longer than MAX_BRANCH_NODES (no ResNet block)."""
     out = [name]
     while name in by_name and by_name[name].op in _CHAIN:
+        if len(out) > MAX_BRANCH_NODES:
+            return None
         name = by_name[name].inputs[0]
         out.append(name)
     return out
@@ -70,7 +79,10 @@ def structure(nodes):
     blocks = []
     for add in adds:
         a, b = (_chain(i, by_name) for i in add.inputs)
-        x = next((v for v in b if v in a), None)
+        if a is None or b is None:
+            return None
+        in_a = set(a)
+        x = next((v for v in b if v in in_a), None)
         if x is None:
             return None
         pa, pb = _ops_between(add.inputs[0], x, by_name), _ops_between(add.inputs[1], x, by_name)
@@ -87,6 +99,8 @@ def structure(nodes):
                 pre = ["batch_norm", "relu"]
         convs = [n for n in main if n.op == "conv2d"]
         sconvs = [n for n in sc if n.op == "conv2d"]
+        if not convs:
+            return None  # an Add with no conv on either branch is no residual block
         blocks.append(dict(
             input=x, add=add.name,
             kernels=[n.kwargs["w"].shape[2] for n in convs],
@@ -104,8 +118,8 @@ def structure(nodes):
         ))
     # The stem: every node before the first block's input.
     first = blocks[0]["input"]
-    order = [n.name for n in nodes]
-    stem_nodes = nodes[: order.index(first) + 1] if first in order else []
+    order = {n.name: k for k, n in enumerate(nodes)}
+    stem_nodes = nodes[: order[first] + 1] if first in order else []
     stem_convs = [n for n in stem_nodes if n.op == "conv2d"]
     input_bn = bool(stem_nodes) and stem_nodes[0].op == "batch_norm" and stem_nodes[0].inputs == ("input",)
     nhwc = bool(stem_nodes) and stem_nodes[0].op == "transpose"
