@@ -1,62 +1,23 @@
 """refresnet.load: any supported weight file -> Model, detecting format and architecture."""
 
 import os
-import struct
-import zipfile
 
 from .families.archs import get_arch
 from .families.detect import detect_arch
 from .errors import LoadError
-from .io import guarded, open_regular
+from .io import guarded
+from .io.formats import sniff
+from .io.onnx_file import read_graph
 from .families.onnx import OnnxArch, input_check, recognise
-from .io.onnx_file import read_model, translate
 from .model import Model
 from .runtime.executor import Program
 
-_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-_ZIP_SIGNATURE = b"PK\x03\x04"
-
 
 def sniff_format(path):
-    """'torch-zip', 'torch-legacy', 'torch-tar', 'safetensors', 'keras-zip' or 'hdf5',
+    """The name of ``path``'s format (refresnet.io.formats.FORMATS: 'torch-zip',
+    'torch-legacy', 'torch-tar', 'safetensors', 'keras-zip', 'hdf5' or 'onnx'),
     from the file's first bytes (never from its name)."""
-    with open_regular(path) as f:
-        head = f.read(512)
-        if not head:
-            raise LoadError(path, "empty file")
-        if head.startswith(_HDF5_SIGNATURE):
-            return "hdf5"
-        if head.startswith(_ZIP_SIGNATURE):
-            try:
-                with zipfile.ZipFile(f) as z:
-                    names = z.namelist()
-            except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as err:
-                raise LoadError(path, f"damaged or truncated zip archive ({err})") from None
-            if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
-                return "torch-zip"
-            if "model.weights.h5" in names:
-                return "keras-zip"
-            raise LoadError(path, "zip archive holding neither a torch data.pkl nor a Keras model.weights.h5")
-        # ONNX: a ModelProto serialised in field order starts with ir_version
-        # (field 1, varint: tag 0x08, a small version), then producer_name (0x12),
-        # ..., graph (0x3a) or opset_import (0x42) (onnx/onnx.proto).
-        if len(head) >= 3 and head[0] == 0x08 and 1 <= head[1] <= 0x7F and head[2] in b"\x12\x1a\x22\x28\x32\x3a\x42":
-            return "onnx"
-    if len(head) >= 262 and head[257:262] == b"ustar":
-        return "torch-tar"
-    # safetensors before pickle: its little-endian header length can start with 0x80,
-    # the pickle PROTO byte; a legacy torch file has magic-number bytes at offset 8.
-    if len(head) >= 9 and head[8:9] == b"{":
-        (n,) = struct.unpack("<Q", head[:8])
-        if n > 0:
-            return "safetensors"
-    if head[:1] == b"\x80":
-        return "torch-legacy"
-    raise LoadError(
-        path,
-        "not a recognised weight file: expected a torch.save file (.pth/.pt), .safetensors, "
-        "a Keras .h5/.weights.h5, a .keras archive, or an ONNX model (.onnx)",
-    )
+    return sniff(path).name
 
 
 def read_weights(path):
@@ -66,22 +27,10 @@ def read_weights(path):
 
 
 def _read_weights(path):
-    fmt = sniff_format(path)
-    if fmt == "onnx":
-        raise LoadError(path, "an ONNX model is a graph, not a weight dict for a table row; open it with refresnet.load")
-    if fmt.startswith("torch"):
-        from .io.torch_containers import read_torch_file
-        from .io.torch_state_dict import extract_state_dict
-
-        return extract_state_dict(read_torch_file(path), path), fmt, {}
-    if fmt == "safetensors":
-        from .io.safetensors_file import read_safetensors
-
-        return read_safetensors(path), fmt, {}
-    from .io.keras_file import read_keras_file
-
-    kw = read_keras_file(path)
-    return dict(kw.weights), kw.format, {"keras": kw}
+    fmt = sniff(path)
+    if fmt.returns != "weights":
+        raise LoadError(path, f"{fmt.what} is a graph, not a weight dict for a table row; open it with refresnet.load")
+    return tuple(fmt.read(path))
 
 
 def resolve(path, arch=None):
@@ -119,8 +68,8 @@ def load(path, arch=None, include_top=None, pooling=None):
     raises refresnet.LoadError naming the file.
     """
     path = os.fspath(path)
-    if os.path.isfile(path) and sniff_format(path) == "onnx":
-        # An ONNX file is a graph, not weights for a row: it runs as it is.
+    if os.path.isfile(path) and sniff(path).returns == "graph":
+        # A graph (ONNX) is a network, not weights for a row: it runs as it is.
         if arch is not None or include_top is not None or pooling is not None:
             raise LoadError(path, "an ONNX model runs its own graph; arch=, include_top= and pooling= do not apply")
         return load_onnx(path)
@@ -129,9 +78,15 @@ def load(path, arch=None, include_top=None, pooling=None):
 
 
 def load_onnx(path):
-    """A refresnet Model computing the ONNX graph in ``path`` in float64."""
-    model = read_model(path)
-    nodes, output, info = translate(model, path)
+    """A refresnet Model computing the ONNX graph in ``path`` in float64. Anything
+    unforeseen (in reading, recognition or building the program) is a LoadError
+    naming the file."""
+    path = os.fspath(path)
+    return guarded(path, _load_onnx, path)
+
+
+def _load_onnx(path):
+    nodes, output, info = read_graph(path)
     program = Program(nodes, output)
     arch = OnnxArch(path, info, recognise(nodes, info))
     out_shape = info["output_shape"]
