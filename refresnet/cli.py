@@ -93,10 +93,10 @@ def hub_repo(name):
 def find_cached_weights(arch=None):
     """(path, arch name) of the first official file found in the framework caches:
     the torch hub and Keras caches (OFFICIAL_FILES), then the Hugging Face Hub
-    cache (refresnet.families.hub.hub_cache_dir) for the rows whose default weights are a
+    cache (refresnet.io.hub.hub_cache_dir) for the rows whose default weights are a
     Hub repository, a snapshot directory (the one refs/main names first) that holds
     a weight file."""
-    from .families import hub
+    from .io import hub
 
     names = [arch] if arch is not None else list(OFFICIAL_FILES) + [n for n in ARCHS if hub_repo(n)]
     for name in names:
@@ -115,7 +115,7 @@ def find_cached_weights(arch=None):
 
 
 def _missing_weights_message(arch):
-    from .families import hub
+    from .io import hub
 
     name = arch or "resnet50"
     row = get_arch(name)

@@ -8,7 +8,9 @@ from .errors import LoadError
 from .io import guarded
 from .io.formats import sniff
 from .io.onnx_file import read_graph
+from .families import hub
 from .families.onnx import OnnxArch, input_check, recognise
+from .io import hub as hub_files
 from .model import Model
 from .runtime.executor import Program
 
@@ -37,13 +39,11 @@ def resolve(path, arch=None):
     """(weights file, weights dict, format, Arch row, config dict or None) for a
     weight file or a snapshot directory: a config.json beside the weights decides
     the architecture (refresnet/families/hub.py), else the names and shapes do."""
-    from .families import hub
-
     path = os.fspath(path)
     if os.path.isdir(path):
-        path = hub.weights_in_snapshot(path)
+        path = hub_files.weights_in_snapshot(path)
     weights, fmt, _ = read_weights(path)
-    cfg, cfg_path = hub.read_config(path)
+    cfg, cfg_path = hub_files.read_config(path)
     if arch is not None:
         row = get_arch(arch)
     elif cfg is not None:
