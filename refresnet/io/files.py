@@ -90,6 +90,26 @@ def _kind(mode):
     return "not a regular file"
 
 
+def _pseudo_filesystems():
+    """Device ids of the kernel's pseudo filesystems: their "regular" files (/proc/kmsg,
+    /proc/self/mem, /sys/...) report a size of 0, may block or never end."""
+    out = set()
+    for p in ("/proc", "/sys", "/dev"):
+        try:
+            out.add(os.stat(p).st_dev)
+        except OSError:
+            pass
+    return out
+
+
+_PSEUDO_DEVICES = _pseudo_filesystems()
+
+
+def _refuse_pseudo(st, path, error, what):
+    if st.st_dev in _PSEUDO_DEVICES:
+        raise error(path, f"is a file of the kernel's /proc, /sys or /dev, not a {what}")
+
+
 def require_file(path, error=LoadError, what="weight file"):
     """os.fspath(path) if it names an existing regular file (symlinks followed), else
     ``error(path, reason)`` saying what it is."""
@@ -102,6 +122,7 @@ def require_file(path, error=LoadError, what="weight file"):
         raise error(path, f"cannot read: {err.strerror or err}") from None
     if not stat.S_ISREG(st.st_mode):
         raise error(path, f"is {_kind(st.st_mode)}, not a {what}")
+    _refuse_pseudo(st, path, error, what)
     return path
 
 
@@ -119,11 +140,23 @@ def open_regular(path, error=LoadError, what="weight file"):
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise error(path, f"is {_kind(st.st_mode)}, not a {what}")
+        _refuse_pseudo(st, path, error, what)
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
+
+
+def read_capped(path, max_bytes, error=LoadError, what="file"):
+    """The bytes of the regular file ``path`` (see :func:`open_regular`), refused when it
+    holds more than ``max_bytes`` (read up to one byte past the cap, never the whole of
+    a file that grows or lies about its size)."""
+    with open_regular(path, error, what) as f:
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise error(path, f"larger than {max_bytes:,} bytes; not a {what}")
+    return data
 
 
 # ---------------------------------------------------------------------------------

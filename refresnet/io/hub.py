@@ -8,10 +8,11 @@ Cache layout (huggingface_hub file_download / constants, huggingface_hub 2.4):
 model's files under ``models--ORG--NAME/snapshots/<commit>/``.
 """
 
-import json
+import math
 import os
 
 from ..errors import LoadError
+from .files import load_json, read_capped
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin")
 CONFIG_MAX_BYTES = 16 * 1024 * 1024  # a config.json is a few kB (id2label); refuse to parse huge ones
@@ -26,25 +27,118 @@ def weights_in_snapshot(directory):
     raise LoadError(directory, f"a directory with none of {', '.join(WEIGHT_FILES[:2])}")
 
 
+#: Bounds of the numeric fields of Hub configs (config.json: timm's save_for_hf and its
+#: ``pretrained_cfg`` / ``model_args``, transformers' ResNetConfig; preprocessor_config.json:
+#: transformers' ConvNextImageProcessor), checked when the file is read so that nothing
+#: later meets a value no ResNet file holds (a crop_pct of 5e-324 makes the resize size
+#: overflow, a resample of [] is unhashable). Sides in pixels, 1..MAX_SIDE.
+MAX_SIDE = 65536
+#: Smallest crop fraction accepted (timm and transformers use 0.875-1.0).
+MIN_CROP_PCT = 0.01
+#: Longest integer literal accepted in a config, in digits (2**63 has 19).
+MAX_INT_DIGITS = 20
+#: PIL's resampling codes (PIL.Image.Resampling: NEAREST 0, LANCZOS 1, BILINEAR 2,
+#: BICUBIC 3, BOX 4, HAMMING 5), what transformers' ``resample`` holds.
+PIL_RESAMPLE_CODES = range(0, 6)
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _side(v):
+    return _is_int(v) and 1 <= v <= MAX_SIDE
+
+
+def _ints(lo, hi, n_max=16):
+    return lambda v: (isinstance(v, list) and 1 <= len(v) <= n_max and all(_is_int(i) and lo <= i <= hi for i in v))
+
+
+def _size(v):
+    if isinstance(v, dict):
+        return bool(v) and all(isinstance(k, str) and _side(i) for k, i in v.items())
+    return _side(v)
+
+
+def _numbers(positive):
+    def ok(v):
+        vs = v if isinstance(v, list) else [v]
+        return 1 <= len(vs) <= 4 and all(_is_num(i) and abs(i) <= 1e6 and (i > 0 or not positive) for i in vs)
+
+    return ok
+
+
+#: field -> (test, what a valid value is). None is always accepted (the field's default).
+FIELD_RULES = {
+    "input_size": (_ints(1, MAX_SIDE, 3), f"[channels, height, width], each 1..{MAX_SIDE}"),
+    "test_input_size": (_ints(1, MAX_SIDE, 3), f"[channels, height, width], each 1..{MAX_SIDE}"),
+    "size": (_size, f"a side 1..{MAX_SIDE} or an object of sides"),
+    "crop_size": (_size, f"a side 1..{MAX_SIDE} or an object of sides"),
+    "crop_pct": (lambda v: _is_num(v) and MIN_CROP_PCT <= v <= 1, f"a number in [{MIN_CROP_PCT}, 1]"),
+    "test_crop_pct": (lambda v: _is_num(v) and MIN_CROP_PCT <= v <= 1, f"a number in [{MIN_CROP_PCT}, 1]"),
+    "resample": (lambda v: _is_int(v) and v in PIL_RESAMPLE_CODES, "a PIL resampling code, an integer 0..5"),
+    "rescale_factor": (lambda v: _is_num(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "mean": (_numbers(False), "a finite number or a list of up to 4"),
+    "image_mean": (_numbers(False), "a finite number or a list of up to 4"),
+    "std": (_numbers(True), "a finite positive number or a list of up to 4"),
+    "image_std": (_numbers(True), "a finite positive number or a list of up to 4"),
+    "num_classes": (lambda v: _is_int(v) and 0 <= v <= 10**6, "an integer 0..1000000"),
+    "num_labels": (lambda v: _is_int(v) and 0 <= v <= 10**6, "an integer 0..1000000"),
+    "depths": (_ints(1, 1000), "a list of up to 16 integers 1..1000"),
+    "hidden_sizes": (_ints(1, MAX_SIDE), f"a list of up to 16 integers 1..{MAX_SIDE}"),
+    "channels": (_ints(1, MAX_SIDE), f"a list of up to 16 integers 1..{MAX_SIDE}"),
+    "embedding_size": (lambda v: _is_int(v) and 1 <= v <= MAX_SIDE, f"an integer 1..{MAX_SIDE}"),
+    "stem_width": (lambda v: _is_int(v) and 1 <= v <= MAX_SIDE, f"an integer 1..{MAX_SIDE}"),
+    "in_chans": (lambda v: _is_int(v) and 1 <= v <= MAX_SIDE, f"an integer 1..{MAX_SIDE}"),
+    "num_channels": (lambda v: _is_int(v) and 1 <= v <= MAX_SIDE, f"an integer 1..{MAX_SIDE}"),
+}
+#: Objects inside a config whose fields are checked too (timm's).
+NESTED = ("pretrained_cfg", "model_args")
+
+
+def check_fields(cfg, path):
+    """LoadError naming ``path`` and the field for the first value of FIELD_RULES out of
+    its bounds, at the top level of ``cfg`` and in its NESTED objects."""
+    scopes = [("", cfg)] + [(f"{k}.", cfg[k]) for k in NESTED if isinstance(cfg.get(k), dict)]
+    for prefix, obj in scopes:
+        for key, (ok, what) in FIELD_RULES.items():
+            v = obj.get(key)
+            if v is not None and not ok(v):
+                shown = repr(v)
+                shown = shown if len(shown) <= 80 else shown[:77] + "..."
+                raise LoadError(path, f"'{prefix}{key}': expected {what}, found {shown}")
+
+
+def _bounded_int(text):
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text.lstrip('-'))} digits (more than MAX_INT_DIGITS={MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
 def read_json_beside(weights_path, name):
     """(parsed JSON object, its path) of the file ``name`` (config.json,
     preprocessor_config.json) in the directory of ``weights_path``; (None, path)
-    when there is none. A file over CONFIG_MAX_BYTES, not UTF-8, not JSON, nested
-    deeper than Python's parser goes, or not an object is a LoadError naming it."""
+    when there is none. Read as weight files are (refresnet.io.files): a regular file
+    (not a FIFO, device or a file of /proc or /sys, symlinks followed), at most
+    CONFIG_MAX_BYTES, UTF-8 JSON nested at most MAX_JSON_DEPTH deep, no NaN/Infinity,
+    no integer over MAX_INT_DIGITS digits, an object, its FIELD_RULES fields in bounds;
+    anything else is a LoadError naming the file (and the field)."""
     path = os.path.join(os.path.dirname(os.path.abspath(weights_path)), name)
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         return None, path
-    if os.path.getsize(path) > CONFIG_MAX_BYTES:
-        raise LoadError(path, f"larger than {CONFIG_MAX_BYTES} bytes; not a model config")
-    try:
-        with open(path, "rb") as f:
-            cfg = json.loads(f.read().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise LoadError(path, f"not valid JSON ({err})") from None
-    except RecursionError:
-        raise LoadError(path, "JSON nested too deeply to parse; not a model config") from None
+    data = read_capped(path, CONFIG_MAX_BYTES, what="model config")
+    cfg = load_json(data, path, "the file", CONFIG_MAX_BYTES, parse_int=_bounded_int, parse_constant=_no_constant)
     if not isinstance(cfg, dict):
         raise LoadError(path, f"expected a JSON object, found {type(cfg).__name__}")
+    check_fields(cfg, path)
     return cfg, path
 
 
@@ -85,11 +179,10 @@ def cached_snapshots(repo_id, cache=None):
         return []
     found = sorted(d for d in os.listdir(snaps) if os.path.isdir(os.path.join(snaps, d)))
     try:
-        with open(os.path.join(base, "refs", "main"), encoding="utf-8") as f:
-            main = f.read().strip()
+        main = read_capped(os.path.join(base, "refs", "main"), 4096, what="Hub ref").decode("utf-8", "replace").strip()
         if main in found:
             found.remove(main)
             found.insert(0, main)
-    except OSError:
+    except (OSError, LoadError):
         pass
     return [os.path.join(snaps, d) for d in found]
