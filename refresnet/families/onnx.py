@@ -71,7 +71,8 @@ def _ops_between(start, stop, by_name):
 
 
 def structure(nodes):
-    """The ResNet structure of a graph, or None if it has no residual adds."""
+    """The ResNet structure of a graph, or None if it has no residual block (no Add, or
+    an Add joining no conv branch within MAX_BRANCH_NODES)."""
     by_name = {n.name: n for n in nodes}
     adds = [n for n in nodes if n.op in ("add", "add_broadcast") and len(n.inputs) == 2]
     if not adds:
@@ -215,7 +216,7 @@ def recognise(nodes, info):
 def _recognise(nodes, info):
     st = structure(nodes)
     if st is None:
-        return Recognition(text="not recognised as a ResNet (no residual adds)")
+        return Recognition(text="not recognised as a ResNet (no residual block with a conv branch)")
     bn = ("BN folded into the convs" if st["folded"] else "BN kept as BatchNormalization nodes")
     gl = _gluon(st, info)
     if gl is not None:

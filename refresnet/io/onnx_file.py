@@ -45,12 +45,9 @@ MAX_NDIM = 8
 MAX_PAD = 1024
 #: Largest kernel, stride or dilation (ResNets use at most 7).
 MAX_WINDOW = 4096
-#: Longest run of single-input nodes recognition follows back from an Add (a ResNet
-#: block's branch has about 10: conv, BN, ReLU, pad three times); a longer run is no
-#: ResNet block, and the bound keeps recognition linear in the graph's size.
-MAX_BRANCH_NODES = 64
-#: Most graph nodes (ResNet-152 exports ~500, unfolded ~1,000).
-MAX_NODES = 100_000
+#: Most graph nodes (a ResNet-152 export has ~500, ~1,000 with its BNs unfolded): a
+#: bound on the translation's time and memory (~0.1 ms and a few kB per node).
+MAX_NODES = 10_000
 
 # onnx.TensorProto.DataType -> (NumPy dtype, typed field holding the values
 # when there is no raw_data). Little-endian raw bytes, as the ONNX spec stores them.
