@@ -214,3 +214,22 @@ def test_nan_in_a_config_is_refused(tmp_path):
 def test_safetensors_of_very_many_small_entries_is_refused_before_parsing(tmp_path):
     path = mk.build("st_many_entries", tmp_path)
     assert_refused(path, "MAX_TENSORS")
+
+
+def test_an_image_over_the_input_side_limit_is_refused_before_the_graph_runs(tmp_path):
+    """A graph with free spatial dims and a Pad at MAX_PAD: the image side is bounded
+    so that no node's allocation is unbounded."""
+    _onnx()
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    import refresnet
+    from refresnet.families.onnx import MAX_INPUT_SIDE
+    from refresnet.io.onnx_file import MAX_PAD
+
+    pads = numpy_helper.from_array(np.array([0, 0, MAX_PAD, 0, 0, 0, 0, 0], np.int64), "pads")
+    model = mk._onnx_model([helper.make_node("Pad", ["x", "pads"], ["y"])], [pads], input_shape=("N", 3, "H", "W"))
+    m = refresnet.load(mk._save_onnx(model, str(tmp_path), "free.onnx"))
+    assert m(np.ones((1, 3, 2, 2))).shape == (1, 3, 2 + MAX_PAD, 2)
+    with pytest.raises(ValueError, match="MAX_INPUT_SIDE"):
+        m(np.ones((1, 1, 1, MAX_INPUT_SIDE + 1))[:, [0, 0, 0]])

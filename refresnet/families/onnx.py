@@ -266,6 +266,12 @@ class OnnxArch:
                 f"input {self.input_name!r} {self.input_type} {self.input_shape}; {self.recognition.sentence()}")
 
 
+#: Largest side of an image given to an ONNX graph whose input names its spatial
+#: dimensions (free sizes): with pads and kernels bounded at load time
+#: (refresnet.io.onnx_file.MAX_PAD, MAX_WINDOW), this bounds what each node allocates.
+MAX_INPUT_SIDE = 8192
+
+
 def input_check(arch, path):
     want = arch.input_shape
 
@@ -277,6 +283,8 @@ def input_check(arch, path):
             if a.ndim != len(want) or any(isinstance(d, int) and d > 0 and d != s for d, s in zip(want, a.shape)):
                 raise ValueError(f"input: {os.path.basename(path)} takes {arch.input_name!r} of shape "
                                  f"{tuple(want)} (named dims are free), got {a.shape}")
+        if a.ndim == 4 and max(a.shape[2:]) > MAX_INPUT_SIDE:
+            raise ValueError(f"input: {a.shape[2]} x {a.shape[3]} image, over MAX_INPUT_SIDE={MAX_INPUT_SIDE}")
         return np.ascontiguousarray(a, dtype=np.float64)
 
     return check
