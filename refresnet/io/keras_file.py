@@ -47,7 +47,7 @@ _ZIP_SIGNATURE = b"PK\x03\x04"
 MAX_JSON_BYTES = 8 * 1024 * 1024  # config.json of ResNet152 is ~0.5 MB
 MAX_H5_MEMBER_BYTES = 4 * 1024**3  # a .keras member read into memory (the budget also applies)
 MAX_SHARDS = 4096
-#: Run the libhdf5 part of every read in a child process (see _isolated.py). Turning it
+#: Run the libhdf5 part of every read in a child process (see isolated.py). Turning it
 #: off (read_keras_file(..., isolate=False)) keeps every check but not the protection
 #: against libhdf5's own crashes and hangs.
 ISOLATE_HDF5 = True
