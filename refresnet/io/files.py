@@ -96,9 +96,13 @@ def _pseudo_filesystems():
     out = set()
     for p in ("/proc", "/sys", "/dev"):
         try:
-            out.add(os.stat(p).st_dev)
+            # Only a mount point: an unmounted /proc or /dev (a chroot) is a plain
+            # directory of the root filesystem, whose files are the user's.
+            if os.path.ismount(p):
+                out.add(os.stat(p).st_dev)
         except OSError:
             pass
+    out.discard(os.stat("/").st_dev)
     return out
 
 
