@@ -2,15 +2,14 @@
 
 import os
 
+from .errors import LoadError
+from .families import hub
 from .families.archs import get_arch
 from .families.detect import detect_arch
-from .errors import LoadError
-from .io import guarded
-from .io.formats import sniff
-from .io.onnx_file import read_graph
-from .families import hub
 from .families.onnx import OnnxArch, input_check, recognise
+from .io import guarded
 from .io import hub as hub_files
+from .io.formats import sniff
 from .model import Model
 from .runtime.executor import Program
 
@@ -86,7 +85,10 @@ def load_onnx(path):
 
 
 def _load_onnx(path):
-    nodes, output, info = read_graph(path)
+    fmt = sniff(path)
+    if fmt.returns != "graph":
+        raise LoadError(path, f"{fmt.what}, not an ONNX graph")
+    nodes, output, info = fmt.read(path)
     program = Program(nodes, output)
     arch = OnnxArch(path, info, recognise(nodes, info))
     out_shape = info["output_shape"]
