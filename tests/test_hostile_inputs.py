@@ -187,8 +187,9 @@ def test_the_same_through_the_preset_of_a_transformers_model(tmp_path):
 
 @pytest.mark.parametrize("cfg, field", [
     ({"model_type": "resnet", "depths": [3, 4, 10**6, 3]}, "'depths'"),
-    ({"architecture": "resnet18", "pretrained_cfg": {"input_size": [3, 224, 10**9]}}, "'pretrained_cfg.input_size'"),
-    ({"architecture": "resnet18", "pretrained_cfg": {"std": [0.2, 0, 0.2]}}, "'pretrained_cfg.std'"),
+    ({"architecture": "resnet18", "pretrained_cfg": {"input_size": [3, 224, 2**31]}}, "'input_size' in 'pretrained_cfg'"),
+    ({"architecture": "resnet18", "pretrained_cfg": {"std": [0.2, 0, 0.2]}}, "'std' in 'pretrained_cfg'"),
+    ({"architecture": "resnet18", "pretrained_cfg": {"crop_pct": 5e-324}}, "'crop_pct' in 'pretrained_cfg'"),
     ({"model_type": "resnet", "embedding_size": 1.5}, "'embedding_size'"),
 ])
 def test_config_fields_are_range_checked_naming_the_field(tmp_path, cfg, field):
@@ -201,12 +202,14 @@ def test_config_fields_are_range_checked_naming_the_field(tmp_path, cfg, field):
     assert err.value.path == os.path.join(str(tmp_path), "config.json")
 
 
-def test_nan_in_a_config_is_refused(tmp_path):
+@pytest.mark.parametrize("text, words", [('{"crop_pct": NaN}', "'crop_pct': expected a finite number"),
+                                         ('{"extra": {"x": [1, -Infinity]}}', "'extra.x[1]': -inf is not a finite")])
+def test_nan_or_infinity_in_a_config_is_refused_naming_the_field(tmp_path, text, words):
     from refresnet.errors import LoadError
     from refresnet.io import hub
 
-    weights = mk._snapshot(tmp_path, preprocessor_config__json='{"crop_pct": NaN}')
-    with pytest.raises(LoadError, match="NaN"):
+    weights = mk._snapshot(tmp_path, preprocessor_config__json=text)
+    with pytest.raises(LoadError, match=words.replace("[", r"\[").replace("]", r"\]")):
         hub.read_preprocessor_config(weights)
 
 

@@ -194,7 +194,8 @@ def load_json(data, path, what, max_bytes, tensor=None, **kw):
     else:
         deep = not json_depth_ok(value)
     if deep:
-        raise LoadError(path, f"{what} nests deeper than MAX_JSON_DEPTH={MAX_JSON_DEPTH}", tensor=tensor)
+        raise LoadError(path, f"{what} is nested too deeply (more than MAX_JSON_DEPTH={MAX_JSON_DEPTH} levels)",
+                        tensor=tensor)
     return value
 
 

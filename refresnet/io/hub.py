@@ -27,19 +27,26 @@ def weights_in_snapshot(directory):
     raise LoadError(directory, f"a directory with none of {', '.join(WEIGHT_FILES[:2])}")
 
 
-#: Bounds of the numeric fields of Hub configs (config.json: timm's save_for_hf and its
-#: ``pretrained_cfg`` / ``model_args``, transformers' ResNetConfig; preprocessor_config.json:
-#: transformers' ConvNextImageProcessor), checked when the file is read so that nothing
-#: later meets a value no ResNet file holds (a crop_pct of 5e-324 makes the resize size
-#: overflow, a resample of [] is unhashable). Sides in pixels, 1..MAX_SIDE.
-MAX_SIDE = 65536
-#: Smallest crop fraction accepted (timm and transformers use 0.875-1.0).
-MIN_CROP_PCT = 0.01
+#: Types and bounds of the numeric fields of Hub configs (config.json: timm's save_for_hf
+#: and its ``pretrained_cfg`` / ``model_args``, transformers' ResNetConfig;
+#: preprocessor_config.json: transformers' ConvNextImageProcessor), checked when the
+#: file is read, so that no later arithmetic meets a value that breaks it (a crop_pct
+#: of 5e-324 made the resize side overflow to infinity, a resample of [] is
+#: unhashable, a 5000-digit integer cannot even be parsed). These are the bounds of
+#: what can be computed with; the preprocessing narrows them to what it reproduces
+#: (refresnet.preprocess: sides up to MAX_PRESET_SIDE = 8192) with its own message.
+#: Sides in pixels, 1..MAX_SIDE (a C int, what PIL and NumPy index with).
+MAX_SIDE = 2**31 - 1
+#: Crop fractions accepted (timm and transformers use 0.875-1.0; above 1 the image is
+#: padded, not cropped): with sides up to MAX_SIDE, side / crop_pct stays a finite
+#: float well inside a 64-bit int.
+MIN_CROP_PCT = 1e-6
+MAX_CROP_PCT = 100.0
 #: Longest integer literal accepted in a config, in digits (2**63 has 19).
 MAX_INT_DIGITS = 20
 #: PIL's resampling codes (PIL.Image.Resampling: NEAREST 0, LANCZOS 1, BILINEAR 2,
 #: BICUBIC 3, BOX 4, HAMMING 5), what transformers' ``resample`` holds.
-PIL_RESAMPLE_CODES = range(0, 6)
+PIL_RESAMPLE_CODES = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
 
 
 def _is_int(v):
@@ -64,10 +71,10 @@ def _size(v):
     return _side(v)
 
 
-def _numbers(positive):
+def _numbers(nonzero):
     def ok(v):
         vs = v if isinstance(v, list) else [v]
-        return 1 <= len(vs) <= 4 and all(_is_num(i) and abs(i) <= 1e6 and (i > 0 or not positive) for i in vs)
+        return 1 <= len(vs) <= 4 and all(_is_num(i) and abs(i) <= 1e6 and (i != 0 or not nonzero) for i in vs)
 
     return ok
 
@@ -78,14 +85,17 @@ FIELD_RULES = {
     "test_input_size": (_ints(1, MAX_SIDE, 3), f"[channels, height, width], each 1..{MAX_SIDE}"),
     "size": (_size, f"a side 1..{MAX_SIDE} or an object of sides"),
     "crop_size": (_size, f"a side 1..{MAX_SIDE} or an object of sides"),
-    "crop_pct": (lambda v: _is_num(v) and MIN_CROP_PCT <= v <= 1, f"a number in [{MIN_CROP_PCT}, 1]"),
-    "test_crop_pct": (lambda v: _is_num(v) and MIN_CROP_PCT <= v <= 1, f"a number in [{MIN_CROP_PCT}, 1]"),
-    "resample": (lambda v: _is_int(v) and v in PIL_RESAMPLE_CODES, "a PIL resampling code, an integer 0..5"),
-    "rescale_factor": (lambda v: _is_num(v) and 0 < v <= 1, "a number in (0, 1]"),
-    "mean": (_numbers(False), "a finite number or a list of up to 4"),
-    "image_mean": (_numbers(False), "a finite number or a list of up to 4"),
-    "std": (_numbers(True), "a finite positive number or a list of up to 4"),
-    "image_std": (_numbers(True), "a finite positive number or a list of up to 4"),
+    "crop_pct": (lambda v: _is_num(v) and MIN_CROP_PCT <= v <= MAX_CROP_PCT,
+                 f"a finite number in [{MIN_CROP_PCT:g}, {MAX_CROP_PCT:g}]"),
+    "test_crop_pct": (lambda v: _is_num(v) and MIN_CROP_PCT <= v <= MAX_CROP_PCT,
+                      f"a finite number in [{MIN_CROP_PCT:g}, {MAX_CROP_PCT:g}]"),
+    "resample": (lambda v: _is_int(v) and v in PIL_RESAMPLE_CODES,
+                 "one of PIL's resampling codes " + ", ".join(f"{k} ({v})" for k, v in PIL_RESAMPLE_CODES.items())),
+    "rescale_factor": (lambda v: _is_num(v) and 0 < v <= 1, "a finite number in (0, 1]"),
+    "mean": (_numbers(False), "a finite number or a list of up to 4, each at most 1e6"),
+    "image_mean": (_numbers(False), "a finite number or a list of up to 4, each at most 1e6"),
+    "std": (_numbers(True), "a finite nonzero number or a list of up to 4, each at most 1e6"),
+    "image_std": (_numbers(True), "a finite nonzero number or a list of up to 4, each at most 1e6"),
     "num_classes": (lambda v: _is_int(v) and 0 <= v <= 10**6, "an integer 0..1000000"),
     "num_labels": (lambda v: _is_int(v) and 0 <= v <= 10**6, "an integer 0..1000000"),
     "depths": (_ints(1, 1000), "a list of up to 16 integers 1..1000"),
@@ -103,14 +113,24 @@ NESTED = ("pretrained_cfg", "model_args")
 def check_fields(cfg, path):
     """LoadError naming ``path`` and the field for the first value of FIELD_RULES out of
     its bounds, at the top level of ``cfg`` and in its NESTED objects."""
-    scopes = [("", cfg)] + [(f"{k}.", cfg[k]) for k in NESTED if isinstance(cfg.get(k), dict)]
-    for prefix, obj in scopes:
+    scopes = [("", cfg)] + [(f" in '{k}'", cfg[k]) for k in NESTED if isinstance(cfg.get(k), dict)]
+    for where, obj in scopes:
         for key, (ok, what) in FIELD_RULES.items():
             v = obj.get(key)
             if v is not None and not ok(v):
                 shown = repr(v)
                 shown = shown if len(shown) <= 80 else shown[:77] + "..."
-                raise LoadError(path, f"'{prefix}{key}': expected {what}, found {shown}")
+                raise LoadError(path, f"'{key}'{where}: expected {what}, found {shown}")
+    # Any other number: finite (Python's parser accepts NaN and Infinity).
+    stack = [("", cfg)]
+    while stack:
+        name, v = stack.pop()
+        if isinstance(v, float) and not math.isfinite(v):
+            raise LoadError(path, f"'{name}': {v} is not a finite number")
+        if isinstance(v, dict):
+            stack.extend((f"{name}.{k}" if name else str(k), c) for k, c in v.items())
+        elif isinstance(v, list):
+            stack.extend((f"{name}[{i}]", c) for i, c in enumerate(v))
 
 
 def _bounded_int(text):
@@ -119,23 +139,20 @@ def _bounded_int(text):
     return int(text)
 
 
-def _no_constant(name):
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
 def read_json_beside(weights_path, name):
     """(parsed JSON object, its path) of the file ``name`` (config.json,
     preprocessor_config.json) in the directory of ``weights_path``; (None, path)
     when there is none. Read as weight files are (refresnet.io.files): a regular file
     (not a FIFO, device or a file of /proc or /sys, symlinks followed), at most
-    CONFIG_MAX_BYTES, UTF-8 JSON nested at most MAX_JSON_DEPTH deep, no NaN/Infinity,
-    no integer over MAX_INT_DIGITS digits, an object, its FIELD_RULES fields in bounds;
+    CONFIG_MAX_BYTES, UTF-8 JSON nested at most MAX_JSON_DEPTH deep, an object, no
+    integer over MAX_INT_DIGITS digits, its FIELD_RULES fields in bounds and every
+    other number finite;
     anything else is a LoadError naming the file (and the field)."""
     path = os.path.join(os.path.dirname(os.path.abspath(weights_path)), name)
     if not os.path.lexists(path):
         return None, path
     data = read_capped(path, CONFIG_MAX_BYTES, what="model config")
-    cfg = load_json(data, path, "the file", CONFIG_MAX_BYTES, parse_int=_bounded_int, parse_constant=_no_constant)
+    cfg = load_json(data, path, "the file", CONFIG_MAX_BYTES, parse_int=_bounded_int)
     if not isinstance(cfg, dict):
         raise LoadError(path, f"expected a JSON object, found {type(cfg).__name__}")
     check_fields(cfg, path)
