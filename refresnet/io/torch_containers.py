@@ -10,22 +10,17 @@ Three layouts exist (torch ``serialization.py``; docs/FACTS.md §3(c)):
   followed by each storage as an int64 element count and its raw little-endian bytes.
 * **tar** (torch < 0.4): tar members ``storages``, ``tensors`` and ``pickle``.
 
-Safety: every pickle goes through :class:`_SafeUnpickler`, whose ``find_class`` hands
-out only our own stand-ins for an explicit allow-list of globals (``_ALLOWED``); any
-other global raises :class:`LoadError` naming it, before anything else of the file is
-used. Before unpickling, each pickle's opcode stream is scanned with ``pickletools``
-(pure parsing) so that memo indices and sizes are bounded and the GLOBALs it names
-are refused up front. ``persistent_load`` only records which storage a tensor uses;
-storage bytes are read after the whole pickle has been parsed, and every tensor's
-offset/size/stride is checked against its storage before a byte is copied.
+What each container holds is parsed here; every pickle in it is scanned and
+unpickled by refresnet/io/torch_pickle.py (the allow-listed stand-ins, the opcode
+scan), and the state dict inside a checkpoint is found by torch_state_dict.py.
 
-The opcode scan also follows the pickle machine's stack abstractly, so container
-nesting (MAX_PICKLE_DEPTH) and the kinds of dict keys and set members (strings and
-small ints: no hash-collision or recursive-hash crafted keys) are bounded before the C
-unpickler builds anything. Zip entries must be disjoint and carry the same names in
-their local headers as in the central directory; compressed records, and every
-tensor, are charged to the file's size budget (refresnet.io.Budget) before they
-are inflated or copied; tar members must be regular, non-sparse and inside the file.
+Containers: zip entries must be disjoint and carry the same names in their local
+headers as in the central directory; compressed records, and every tensor, are
+charged to the file's size budget (refresnet.io.files.Budget) before they are
+inflated or copied; tar members must be regular, non-sparse and inside the file.
+``persistent_load`` only records which storage a tensor uses; storage bytes are read
+after the whole pickle has been parsed, and every tensor's offset/size/stride is
+checked against its storage before a byte is copied.
 """
 
 import os

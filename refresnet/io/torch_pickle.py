@@ -1,7 +1,17 @@
-"""Pickle scanning for torch files: the stand-ins ``find_class`` hands out, the
-opcode scan run before anything is unpickled, and the conversion of the unpickled
-object into NumPy arrays. (Moved out of torch_file.py; the safety rules are described
-in refresnet/io/torch_containers.py.)
+"""The pickles of torch files, read without running anything: the stand-ins
+``find_class`` hands out, the opcode scan run before anything is unpickled, and the
+conversion of the unpickled object into NumPy arrays (the containers holding the
+pickles are refresnet/io/torch_containers.py).
+
+Every pickle goes through :class:`_SafeUnpickler`, whose ``find_class`` hands out
+only our own stand-ins for an explicit allow-list of globals (``_ALLOWED``); any
+other global raises LoadError naming it, before anything else of the file is used.
+Before unpickling, each pickle's opcode stream is scanned with ``pickletools`` (pure
+parsing) so that memo indices and sizes are bounded and the GLOBALs it names are
+refused up front. The scan also follows the pickle machine's stack abstractly, so
+container nesting (MAX_PICKLE_DEPTH) and the kinds of dict keys and set members
+(strings and small ints: no hash-collision or recursive-hash crafted keys) are
+bounded before the C unpickler builds anything.
 """
 
 import collections
