@@ -36,6 +36,7 @@ import numpy as np
 
 from ..errors import LoadError
 from .files import Budget, guarded, load_json, open_regular, require_file
+from . import isolated as _isolated
 from .hdf5_safe import _guard, _open_h5, _read_array
 
 FORMATS = ("h5-weights", "h5-model", "weights.h5", "keras")
@@ -599,8 +600,6 @@ def read_keras_file(path, isolate=None):
     path = require_file(path)
     if not (ISOLATE_HDF5 if isolate is None else isolate):
         return guarded(path, _read_keras_inprocess, path)
-    from . import isolated as _isolated
-
     meta, arrays = _isolated.run_child(path, __name__, "_child_read")
     try:
         weights = {}

@@ -25,6 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import LoadError
+from ..runtime import ops
 from ..runtime.executor import Node
 from .files import MAX_DIM, Budget, guarded, open_regular, require_file
 
@@ -723,8 +724,6 @@ def _constant(g, node, name, a):
 
 
 def _cast(g, node, name, a):
-    from ..runtime import ops
-
     to = int(a["to"])
     if to not in _CAST_TARGETS:
         raise _Refused(f"Cast to element type {to}")
