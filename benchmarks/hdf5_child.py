@@ -9,7 +9,10 @@ the committed skeleton of a real Keras file and synthetic weights (not committed
 
 * ``in-process``: ``read_keras_file(path, isolate=False)`` (every check, no child);
 * ``child``: ``read_keras_file(path)`` (the default);
-* ``child start-up``: the same on a one-dataset file, i.e. the fixed cost.
+* ``child start-up``: the same on a one-dataset file, i.e. the fixed cost (the child
+  is ``python -I`` with its own sys.path, CPU-time and memory limits: issue 21);
+
+and the time the child is given for the file (``isolated.child_timeout``).
 
 Each is the median of ``--repeats`` runs after one warm-up. Run from the repository
 root: ``python benchmarks/hdf5_child.py [--repeats 7] [--out benchmarks/HDF5_CHILD.md]``.
@@ -31,6 +34,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 from fixtures import keras_skeleton as ks  # noqa: E402
 from fixtures.keras_fixture import arch_weights, fixture  # noqa: E402
 
+from refresnet.io.isolated import CHILD_SECONDS_PER_GB, CHILD_TIMEOUT_S, child_timeout  # noqa: E402
 from refresnet.io.keras_file import read_keras_file  # noqa: E402
 
 
@@ -110,6 +114,10 @@ def main():
         "",
         f"Overhead of the child on this file: {rows[1][1][0] - rows[0][1][0]:+.3f} s "
         f"({rows[1][1][0] / rows[0][1][0]:.2f}x).",
+        "",
+        f"Time the child is given for this file (wall clock, and CPU seconds): {child_timeout(size):.1f} s "
+        f"(CHILD_TIMEOUT_S={CHILD_TIMEOUT_S:g} + {CHILD_SECONDS_PER_GB:g} s per GB), "
+        f"{child_timeout(size) / rows[1][1][2]:.1f}x the slowest run.",
         "",
         f"- CPU: {cpu_name()} ({os.cpu_count()} logical CPUs)",
         f"- BLAS (threadpoolctl.threadpool_info()): {blas()}",

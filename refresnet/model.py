@@ -40,7 +40,7 @@ class Model:
     def from_program(cls, program, arch, *, input_check, path=None, source=None, include_top=True,
                      num_classes=None):
         """A Model that runs ``program`` (an executor.Program read from a file,
-        e.g. an ONNX graph: refresnet.io.onnx_file) instead of a row's graph.
+        e.g. an ONNX graph: refresnet.load.load_onnx) instead of a row's graph.
         ``arch`` describes it (name, framework, layout, describe()); its values
         are the program's own, so nothing is transposed (layout is neither NCHW
         nor NHWC); ``input_check(x)`` turns the caller's array into the

@@ -12,7 +12,7 @@ import numpy as np
 
 from .build.synthetic import synthetic_weights
 from .errors import CLIError
-from .families import hub
+from .io import hub
 from .families.archs import ARCHS, get_arch
 from .families.timm_cfgs import DEFAULT_TAGS, hub_repo as timm_repo
 from .load import resolve
@@ -80,7 +80,7 @@ def hub_repo(name):
 def find_cached_weights(arch=None):
     """(path, arch name) of the first official file found in the framework caches:
     the torch hub and Keras caches (OFFICIAL_FILES), then the Hugging Face Hub
-    cache (refresnet.families.hub.hub_cache_dir) for the rows whose default weights are a
+    cache (refresnet.io.hub.hub_cache_dir) for the rows whose default weights are a
     Hub repository, a snapshot directory (the one refs/main names first) that holds
     a weight file."""
     names = [arch] if arch is not None else list(OFFICIAL_FILES) + [n for n in ARCHS if hub_repo(n)]

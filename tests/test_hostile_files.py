@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from refresnet.errors import LoadError
-from refresnet.io import safetensors_file, torch_file
+from refresnet.io import safetensors_file, torch_pickle
 from refresnet.io.safetensors_file import read_safetensors
-from refresnet.io.torch_file import LEGACY_MAGIC, LEGACY_PROTOCOL, read_torch_file
+from refresnet.io.torch_containers import LEGACY_MAGIC, LEGACY_PROTOCOL, read_torch_file
 
 from fixtures.paths import fixture_file  # noqa: E402
 
@@ -269,7 +269,7 @@ def test_build_on_an_allowed_function_is_refused(tmp_path):
     body = P.glob("torch._utils", "_rebuild_tensor_v2") + state + P.BUILD
     path = write_torch_zip(tmp_path / "b.pth", P.pickle(body))
     assert_load_error(read_torch_file, path)
-    assert torch_file._rebuild_tensor_v2.__defaults__ == (None,)
+    assert torch_pickle._rebuild_tensor_v2.__defaults__ == (None,)
 
 
 def test_huge_memo_index_is_refused_without_allocating(tmp_path):

@@ -120,3 +120,26 @@ def test_a_directory_without_weights_is_a_load_error_naming_what_it_lacks(tmp_pa
 
 def test_load_error_is_a_value_error():
     assert issubclass(refresnet.LoadError, ValueError)
+
+
+# ---------------------------------------------------------------- formats are records
+def test_formats_are_records_in_sniff_order_and_load_walks_them(tmp_path, r18):
+    """io.FORMATS: one record per reader (name, returns, test, read), sniffed in order;
+    safetensors before the legacy pickle (a header length can start with the PROTO byte)."""
+    from refresnet import io
+    from refresnet.load import read_weights
+
+    names = [f.name for f in io.FORMATS]
+    assert names.index("safetensors") < names.index("torch-legacy")
+    assert {f.returns for f in io.FORMATS} == {"weights", "graph"}
+    assert all(callable(f.test) and callable(f.read) and f.what for f in io.FORMATS)
+    path = write_safetensors(tmp_path / "w.safetensors", r18)
+    assert io.sniff(path).name == "safetensors" and read_weights(path)[1] == "safetensors"
+    # a safetensors header whose length's low byte is 0x80 is still safetensors
+    header = b'{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}'
+    header += b" " * ((0x80 - len(header)) % 256)
+    assert len(header) % 256 == 0x80
+    p2 = tmp_path / "pad.safetensors"
+    p2.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 4)
+    assert io.sniff(p2).name == "safetensors"
+    assert list(read_weights(p2)[0]) == ["a"]

@@ -12,6 +12,7 @@ import pytest
 
 import refresnet
 from refresnet.families import hub
+from refresnet.io import hub as hub_files
 from fixtures import hub_fixture as hf
 from fixtures import tv_fixture as tv
 from fixtures.paths import fixture_file
@@ -44,7 +45,7 @@ def test_timm_config_model_args_change_the_row():
 
 
 def test_transformers_id2label_are_the_labels():
-    cfg, _ = hub.read_config(os.path.join(_dir("hf_tiny"), "model.safetensors"))
+    cfg, _ = hub_files.read_config(os.path.join(_dir("hf_tiny"), "model.safetensors"))
     assert hub.config_labels(cfg) == ("cat", "dog", "fish", "owl", "yak")
 
 
@@ -58,7 +59,7 @@ def test_hub_cache_layout_found_through_the_environment(tmp_path, monkeypatch, v
     snap = _snapshot(tmp_path, "timm_tiny")
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.setenv(var, str(tmp_path if var == "HF_HOME" else tmp_path / "hub"))
-    found = hub.cached_snapshots("timm/timm_tiny")
+    found = hub_files.cached_snapshots("timm/timm_tiny")
     assert found == [str(snap)]
     x = tv.image_batch(hf.TINY_INPUT_SHAPE, hf.TINY_INPUT_SEED)
     assert rel_err(refresnet.load(found[0])(x), _expected("timm_tiny")) <= NET_RTOL

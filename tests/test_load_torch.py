@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from refresnet.errors import LoadError
-from refresnet.io.torch_file import extract_state_dict, read_torch_file
+from refresnet.io.torch_containers import read_torch_file
+from refresnet.io.torch_state_dict import extract_state_dict
 
 FIX = os.path.join(os.path.dirname(__file__), "fixtures", "torch_files")
 REGEN = "/work/venv-torch/bin/python tests/fixtures/make_torch_files.py"

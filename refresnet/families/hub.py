@@ -1,5 +1,5 @@
-"""Hugging Face Hub files: a config.json beside the weights, snapshot directories
-and the Hub cache.
+"""What the Hugging Face Hub config files mean: the architecture a config.json
+describes and the labels it gives.
 
 ``config.json`` decides the architecture wherever it is present (detection from
 names and shapes is the fallback):
@@ -11,65 +11,13 @@ names and shapes is the fallback):
   ``depths``, ``hidden_sizes``, ``layer_type``, ``embedding_size``,
   ``downsample_in_bottleneck``, ``downsample_in_first_stage``, ``id2label``.
 
-Cache layout (huggingface_hub file_download / constants, huggingface_hub 2.4):
-``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``; a
-model's files under ``models--ORG--NAME/snapshots/<commit>/``.
+The files themselves are read by refresnet/io/hub.py.
 """
 
 import dataclasses
-import json
-import os
 
 from .archs import ARCHS, transformers_row
 from ..errors import ArchitectureError, LoadError
-
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin")
-CONFIG_MAX_BYTES = 16 * 1024 * 1024  # a config.json is a few kB (id2label); refuse to parse huge ones
-
-
-def weights_in_snapshot(directory):
-    """The weight file of a snapshot directory (model.safetensors first, as both libraries prefer)."""
-    for name in WEIGHT_FILES[:2]:
-        p = os.path.join(directory, name)
-        if os.path.isfile(p):
-            return p
-    raise LoadError(directory, f"a directory with none of {', '.join(WEIGHT_FILES[:2])}")
-
-
-def read_json_beside(weights_path, name):
-    """(parsed JSON object, its path) of the file ``name`` (config.json,
-    preprocessor_config.json) in the directory of ``weights_path``; (None, path)
-    when there is none. A file over CONFIG_MAX_BYTES, not UTF-8, not JSON, nested
-    deeper than Python's parser goes, or not an object is a LoadError naming it."""
-    path = os.path.join(os.path.dirname(os.path.abspath(weights_path)), name)
-    if not os.path.isfile(path):
-        return None, path
-    if os.path.getsize(path) > CONFIG_MAX_BYTES:
-        raise LoadError(path, f"larger than {CONFIG_MAX_BYTES} bytes; not a model config")
-    try:
-        with open(path, "rb") as f:
-            cfg = json.loads(f.read().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise LoadError(path, f"not valid JSON ({err})") from None
-    except RecursionError:
-        raise LoadError(path, "JSON nested too deeply to parse; not a model config") from None
-    if not isinstance(cfg, dict):
-        raise LoadError(path, f"expected a JSON object, found {type(cfg).__name__}")
-    return cfg, path
-
-
-def read_config(weights_path):
-    """The parsed config.json beside ``weights_path``, or None when there is none."""
-    return read_json_beside(weights_path, "config.json")
-
-
-#: transformers' image processor file (transformers/utils IMAGE_PROCESSOR_NAME).
-PREPROCESSOR_CONFIG = "preprocessor_config.json"
-
-
-def read_preprocessor_config(weights_path):
-    """The parsed preprocessor_config.json beside ``weights_path``, or None when there is none."""
-    return read_json_beside(weights_path, PREPROCESSOR_CONFIG)
 
 
 def _int_list(cfg, key, path):
@@ -167,36 +115,3 @@ def config_labels(cfg):
     if isinstance(desc, dict):
         return tuple(str(desc.get(v, v)) for _, v in items)
     return tuple(v for _, v in items)
-
-
-# ---------------------------------------------------------------- the cache
-def hub_cache_dir():
-    """huggingface_hub's cache: $HF_HUB_CACHE, else the legacy $HUGGINGFACE_HUB_CACHE,
-    else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
-    ~/.cache/huggingface/hub (huggingface_hub 2.4.0 constants.py)."""
-    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-        if os.environ.get(var):
-            return os.path.expanduser(os.environ[var])
-    home = os.environ.get("HF_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface")
-    return os.path.join(os.path.expanduser(home), "hub")
-
-
-def cached_snapshots(repo_id, cache=None):
-    """The snapshot directories of Hub model ``repo_id`` ("ORG/NAME") in the cache:
-    the one refs/main names first, then the others (sorted)."""
-    cache = cache or hub_cache_dir()
-    base = os.path.join(cache, "models--" + repo_id.replace("/", "--"))
-    snaps = os.path.join(base, "snapshots")
-    if not os.path.isdir(snaps):
-        return []
-    found = sorted(d for d in os.listdir(snaps) if os.path.isdir(os.path.join(snaps, d)))
-    try:
-        with open(os.path.join(base, "refs", "main"), encoding="utf-8") as f:
-            main = f.read().strip()
-        if main in found:
-            found.remove(main)
-            found.insert(0, main)
-    except OSError:
-        pass
-    return [os.path.join(snaps, d) for d in found]

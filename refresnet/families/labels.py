@@ -32,7 +32,8 @@ def _config_names(num_classes, path):
     timm label_names): refresnet.families.hub.config_labels."""
     if path is None or not os.path.isfile(str(path)):
         return None
-    from .hub import config_labels, read_config
+    from ..io.hub import read_config
+    from .hub import config_labels
 
     cfg, _ = read_config(str(path))
     return config_labels(cfg)

@@ -19,7 +19,10 @@ read only) and with the MXNet/Gluon model zoo layouts, which have no row:
 a later version moved BottleneckV1's stride to the 3x3).
 """
 
+import os
 from typing import NamedTuple
+
+import numpy as np
 
 from .archs import ARCHS, expansion, stage_width
 
@@ -40,10 +43,19 @@ class Recognition(NamedTuple):
 _CHAIN = {"conv2d", "batch_norm", "relu", "avg_pool2d", "max_pool2d", "zero_pad2d", "alias", "constant_pad2d"}
 
 
+#: Longest run of single-input nodes followed back from an Add (a ResNet block's
+#: branch has about 10: conv, BN, ReLU, pad three times). The bound keeps recognition
+#: linear in the graph's size: without it, Adds over one long chain would each walk it.
+MAX_BRANCH_NODES = 64
+
+
 def _chain(name, by_name):
-    """The values from ``name`` back through single-input ops, nearest first."""
+    """The values from ``name`` back through single-input ops, nearest first; None
+    when the run is longer than MAX_BRANCH_NODES (no ResNet block)."""
     out = [name]
     while name in by_name and by_name[name].op in _CHAIN:
+        if len(out) > MAX_BRANCH_NODES:
+            return None
         name = by_name[name].inputs[0]
         out.append(name)
     return out
@@ -59,7 +71,8 @@ def _ops_between(start, stop, by_name):
 
 
 def structure(nodes):
-    """The ResNet structure of a graph, or None if it has no residual adds."""
+    """The ResNet structure of a graph, or None if it has no residual block (no Add, or
+    an Add joining no conv branch within MAX_BRANCH_NODES)."""
     by_name = {n.name: n for n in nodes}
     adds = [n for n in nodes if n.op in ("add", "add_broadcast") and len(n.inputs) == 2]
     if not adds:
@@ -67,7 +80,10 @@ def structure(nodes):
     blocks = []
     for add in adds:
         a, b = (_chain(i, by_name) for i in add.inputs)
-        x = next((v for v in b if v in a), None)
+        if a is None or b is None:
+            return None
+        in_a = set(a)
+        x = next((v for v in b if v in in_a), None)
         if x is None:
             return None
         pa, pb = _ops_between(add.inputs[0], x, by_name), _ops_between(add.inputs[1], x, by_name)
@@ -84,6 +100,8 @@ def structure(nodes):
                 pre = ["batch_norm", "relu"]
         convs = [n for n in main if n.op == "conv2d"]
         sconvs = [n for n in sc if n.op == "conv2d"]
+        if not convs:
+            return None  # an Add with no conv on either branch is no residual block
         blocks.append(dict(
             input=x, add=add.name,
             kernels=[n.kwargs["w"].shape[2] for n in convs],
@@ -101,8 +119,8 @@ def structure(nodes):
         ))
     # The stem: every node before the first block's input.
     first = blocks[0]["input"]
-    order = [n.name for n in nodes]
-    stem_nodes = nodes[: order.index(first) + 1] if first in order else []
+    order = {n.name: k for k, n in enumerate(nodes)}
+    stem_nodes = nodes[: order[first] + 1] if first in order else []
     stem_convs = [n for n in stem_nodes if n.op == "conv2d"]
     input_bn = bool(stem_nodes) and stem_nodes[0].op == "batch_norm" and stem_nodes[0].inputs == ("input",)
     nhwc = bool(stem_nodes) and stem_nodes[0].op == "transpose"
@@ -198,7 +216,7 @@ def recognise(nodes, info):
 def _recognise(nodes, info):
     st = structure(nodes)
     if st is None:
-        return Recognition(text="not recognised as a ResNet (no residual adds)")
+        return Recognition(text="not recognised as a ResNet (no residual block with a conv branch)")
     bn = ("BN folded into the convs" if st["folded"] else "BN kept as BatchNormalization nodes")
     gl = _gluon(st, info)
     if gl is not None:
@@ -219,3 +237,54 @@ def _recognise(nodes, info):
                            (), st)
     row, d = best
     return Recognition(row.name, f"{row.framework} {row.name} exported with {bn}", tuple(d), st)
+
+
+# ---------------------------------------------------------------- the Model
+
+class OnnxArch:
+    """What refresnet knows about an ONNX graph, in the place of a table row:
+    its name, opset, input and, when the graph is one, the row it matches
+    (refresnet/families/onnx.py)."""
+
+    framework = "onnx"
+    # The Model's values are the graph's own tensors: nothing is transposed.
+    layout = "as in the graph"
+
+    def __init__(self, path, info, recognition):
+        self.path = path
+        self.opset = info["opset"]
+        self.input_name = info["input_name"]
+        self.input_shape = info["input_shape"]
+        self.input_type = info["input_type"]
+        self.output_name = info["output_name"]
+        self.producer = info["producer"]
+        self.recognition = recognition
+        self.name = recognition.row if recognition.row else os.path.basename(path)
+
+    def describe(self):
+        return (f"ONNX graph (opset {self.opset}{', ' + self.producer if self.producer else ''}), "
+                f"input {self.input_name!r} {self.input_type} {self.input_shape}; {self.recognition.sentence()}")
+
+
+#: Largest side of an image given to an ONNX graph whose input names its spatial
+#: dimensions (free sizes): with pads and kernels bounded at load time
+#: (refresnet.io.onnx_file.MAX_PAD, MAX_WINDOW), this bounds what each node allocates.
+MAX_INPUT_SIDE = 8192
+
+
+def input_check(arch, path):
+    want = arch.input_shape
+
+    def check(x):
+        a = np.asarray(x)
+        if a.dtype.kind not in "fiub":
+            raise ValueError(f"input: expected a numeric array, got dtype {a.dtype}")
+        if want is not None:
+            if a.ndim != len(want) or any(isinstance(d, int) and d > 0 and d != s for d, s in zip(want, a.shape)):
+                raise ValueError(f"input: {os.path.basename(path)} takes {arch.input_name!r} of shape "
+                                 f"{tuple(want)} (named dims are free), got {a.shape}")
+        if a.ndim == 4 and max(a.shape[2:]) > MAX_INPUT_SIDE:
+            raise ValueError(f"input: {a.shape[2]} x {a.shape[3]} image, over MAX_INPUT_SIDE={MAX_INPUT_SIDE}")
+        return np.ascontiguousarray(a, dtype=np.float64)
+
+    return check

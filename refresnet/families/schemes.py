@@ -315,7 +315,7 @@ def _timm_preset(arch, path):
     # The weights' own pretrained_cfg when their config.json says it (timm save_for_hf),
     # else the model's default tag (timm 1.0.31 default_cfgs; refresnet/families/timm_cfgs.py).
     if path is not None and os.path.isfile(str(path)):
-        from .hub import read_config
+        from ..io.hub import read_config
 
         cfg, cfg_path = read_config(str(path))
         if cfg and isinstance(cfg.get("pretrained_cfg"), dict):
@@ -329,7 +329,7 @@ def _timm_preset(arch, path):
 def _transformers_preset(arch, path):
     # The weights' own preprocessor_config.json when it sits beside them.
     if path is not None and os.path.isfile(str(path)):
-        from .hub import read_preprocessor_config
+        from ..io.hub import read_preprocessor_config
 
         cfg, cfg_path = read_preprocessor_config(str(path))
         if cfg is not None:

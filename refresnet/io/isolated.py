@@ -3,10 +3,17 @@ inside a C library (libhdf5: some 1-8-byte mutations of tiny valid files make it
 segfault or loop forever, upstream bugs refresnet cannot fix) becomes a LoadError
 instead of taking the caller down.
 
-The child is ``sys.executable -c _CHILD_CODE``. It imports only ``refresnet.io``
-(the package ``refresnet`` is stood in by an empty module whose path is ours, so the
-heavy ``refresnet/__init__`` with numba is not imported), limits its own address space
-(RLIMIT_AS) and core dumps, runs ``module.function(path)`` and writes the result, in a
+The child is ``sys.executable -I -c _CHILD_CODE``, started in ``/``: isolated mode
+(no current directory and no user site on ``sys.path``, PYTHON* variables ignored),
+and its first act is to replace ``sys.path`` by the minimal one the parent computed
+(the standard library and the directories NumPy and h5py live in), so that a
+``json.py`` or ``tempfile.py`` lying where the caller works is never imported. It
+imports only ``refresnet.io.isolated`` and the reader's module (the packages
+``refresnet`` and ``refresnet.io`` are stood in by empty modules whose paths are ours,
+so neither the heavy ``refresnet/__init__`` with numba nor ``io/__init__`` runs), asks
+the kernel to kill it when its parent dies (``prctl(PR_SET_PDEATHSIG, SIGKILL)``; it
+also exits if the parent is already gone), limits its own address space (RLIMIT_AS),
+CPU time (RLIMIT_CPU) and core dumps, runs ``module.function(path)`` and writes the result, in a
 format of our own (an 8-byte length, a JSON header, then each array's raw bytes at
 64-byte-aligned offsets), into an anonymous in-memory file (memfd) the parent created
 and passed to it, bounded by RLIMIT_FSIZE. The parent waits under a timeout, never
@@ -31,11 +38,14 @@ import tempfile
 import numpy as np
 
 from ..errors import LoadError
-from . import MAX_DIM, MAX_TOTAL_BYTES, load_json
+from .files import MAX_DIM, MAX_TOTAL_BYTES, load_json
 
-#: Seconds a child may take for a file, plus CHILD_SECONDS_PER_GB per GB of file.
-#: Reading ResNet-50's 100 MB .weights.h5 takes ~0.5 s in all (benchmarks/).
-CHILD_TIMEOUT_S = 60.0
+#: Seconds a child may take for a file, plus CHILD_SECONDS_PER_GB per GB of file, in
+#: wall-clock time and in CPU time (RLIMIT_CPU) alike. Reading ResNet-50's 100 MB
+#: .weights.h5 takes ~0.5 s in all, the child's start-up ~0.2 s (benchmarks/
+#: HDF5_CHILD.md); the base leaves room for a busy machine, and a hang on a small file
+#: is refused within it (issue 21: within 15 s on a busy 2-core machine).
+CHILD_TIMEOUT_S = 10.0
 CHILD_SECONDS_PER_GB = 60.0
 #: Address space allowed to the child: what Python, NumPy and h5py map (~0.8 GB of
 #: virtual memory once imported) plus twice the arrays the file may produce.
@@ -45,17 +55,45 @@ MAX_HEADER_BYTES = 64 * 2**20
 #: dtypes a child may send (the weights of every supported format are floats).
 CHILD_DTYPES = ("<f2", "<f4", "<f8")
 
+# argv: [-c, sys.path as os.pathsep-joined, package dir, then child_main's arguments].
 _CHILD_CODE = (
-    "import sys, types\n"
-    "pkg = types.ModuleType('refresnet'); pkg.__path__ = [sys.argv[1]]\n"
-    "sys.modules['refresnet'] = pkg\n"
+    "import os, sys, types\n"
+    "sys.path[:] = sys.argv[1].split(os.pathsep)\n"
+    "for name, sub in (('refresnet', ''), ('refresnet.io', 'io')):\n"
+    "    pkg = types.ModuleType(name); pkg.__path__ = [os.path.join(sys.argv[2], sub) if sub else sys.argv[2]]\n"
+    "    sys.modules[name] = pkg\n"
     "from refresnet.io import isolated as _isolated\n"
-    "_isolated.child_main(sys.argv[2:])\n"
+    "_isolated.child_main(sys.argv[3:])\n"
 )
 
 
 def _package_dir():
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def child_sys_path():
+    """The child's whole sys.path: the standard library's directories and the ones NumPy
+    and h5py are installed in (found without importing h5py), each absolute; never the
+    current directory nor anything relative."""
+    import importlib.util
+
+    dirs = [os.path.dirname(os.path.abspath(os.__file__))]  # the standard library
+    dirs += [os.path.dirname(os.path.abspath(m.__file__)) for m in (math, struct) if getattr(m, "__file__", None)]
+    dirs += [p for p in sys.path if p.endswith(".zip") and os.path.isabs(p)]
+    for mod in ("numpy", "h5py"):
+        spec = importlib.util.find_spec(mod)
+        if spec is not None and spec.submodule_search_locations:
+            dirs.append(os.path.dirname(os.path.abspath(list(spec.submodule_search_locations)[0])))
+    out = []
+    for d in dirs:
+        if d and os.path.isabs(d) and d not in out and os.path.abspath(d) != os.path.abspath(os.getcwd()):
+            out.append(d)
+    return out
+
+
+def child_timeout(file_size):
+    """Seconds (wall clock, and CPU time) a child may spend on a file of ``file_size`` bytes."""
+    return CHILD_TIMEOUT_S + CHILD_SECONDS_PER_GB * max(int(file_size), 0) / 1e9
 
 
 def child_env():
@@ -74,7 +112,7 @@ def _result_file():
     return os.dup(tempfile.TemporaryFile().fileno())
 
 
-def run_child(path, module, function, budget_bytes=MAX_TOTAL_BYTES, timeout=None, memory=None):
+def run_child(path, module, function, budget_bytes=MAX_TOTAL_BYTES, timeout=None, memory=None, cpu_seconds=None):
     """``(meta, [(name, array), ...])`` that ``module.function(path)`` returns, computed in
     a child process. Any failure (the reader's LoadError, a crash, a timeout, the memory
     limit, a malformed reply) raises LoadError naming ``path``.
@@ -83,19 +121,23 @@ def run_child(path, module, function, budget_bytes=MAX_TOTAL_BYTES, timeout=None
     RLIMIT_FSIZE to the budget); the parent maps it and the arrays are views of that
     mapping (copy-on-write, so writable), so no array is copied on the parent side.
     """
+    path = os.path.abspath(path)  # the child works in /
     size = os.path.getsize(path)
     if timeout is None:
-        timeout = CHILD_TIMEOUT_S + CHILD_SECONDS_PER_GB * size / 1e9
+        timeout = child_timeout(size)
     if memory is None:
         memory = CHILD_BASE_MEMORY_BYTES + 2 * budget_bytes
+    if cpu_seconds is None:
+        cpu_seconds = math.ceil(timeout)
     limit = budget_bytes + MAX_HEADER_BYTES + 64 * 4096
     fd = _result_file()
     try:
         with tempfile.TemporaryFile() as err:
             proc = subprocess.Popen(
-                [sys.executable, "-c", _CHILD_CODE, _package_dir(), module, function, path, str(int(memory)),
-                 str(fd), str(limit)],
-                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=child_env(), pass_fds=(fd,),
+                [sys.executable, "-I", "-c", _CHILD_CODE, os.pathsep.join(child_sys_path()), _package_dir(),
+                 module, function, path, str(int(memory)), str(fd), str(limit), str(int(cpu_seconds)),
+                 str(os.getpid())],
+                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=child_env(), pass_fds=(fd,), cwd="/",
             )
             try:
                 rc = proc.wait(timeout=timeout)
@@ -109,7 +151,7 @@ def run_child(path, module, function, budget_bytes=MAX_TOTAL_BYTES, timeout=None
                 proc.wait()
                 raise
             if rc != 0:
-                raise LoadError(path, _failure(rc, err, timeout))
+                raise LoadError(path, _failure(rc, err, cpu_seconds))
         header, arrays = _receive(fd, path, budget_bytes)
     finally:
         os.close(fd)
@@ -118,11 +160,14 @@ def run_child(path, module, function, budget_bytes=MAX_TOTAL_BYTES, timeout=None
     return header.get("meta"), arrays
 
 
-def _failure(rc, err, timeout):
+def _failure(rc, err, cpu_seconds):
     err.seek(0, os.SEEK_END)
     err.seek(max(err.tell() - 2000, 0))
     tail = err.read().decode("utf-8", "replace").strip().splitlines()
     last = f" (last output: {tail[-1][:300]})" if tail else ""
+    if rc == -signal.SIGXCPU:
+        return (f"reading the file used up its CPU-time limit of {cpu_seconds} s (a hang in libhdf5 on a "
+                f"damaged or hostile file?); refused{last}")
     if rc < 0:
         try:
             name = signal.Signals(-rc).name
@@ -195,11 +240,28 @@ def _pwrite_all(fd, data, pos):
         view, pos = view[n:], pos + n
 
 
+def _die_with_parent(parent):
+    """Be killed when the parent dies (Linux: PR_SET_PDEATHSIG), and exit now if it
+    already has (then this process was re-parented before the request took effect)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1 (linux/prctl.h)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:
+        os._exit(70)
+
+
 def child_main(argv):
-    module, function, path, memory, fd, fsize = argv
+    module, function, path, memory, fd, fsize, cpu, parent = argv
     fd, memory = int(fd), int(memory)
+    _die_with_parent(int(parent))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    for which, value in ((resource.RLIMIT_AS, memory), (resource.RLIMIT_FSIZE, int(fsize))):
+    for which, value in ((resource.RLIMIT_AS, memory), (resource.RLIMIT_FSIZE, int(fsize)),
+                         (resource.RLIMIT_CPU, int(cpu))):
         soft, hard = resource.getrlimit(which)
         if hard != resource.RLIM_INFINITY:
             value = min(value, hard)

@@ -26,7 +26,6 @@ there is one, the layer or dataset.
 
 import contextlib
 import io
-import math
 import os
 import re
 import zipfile
@@ -36,7 +35,9 @@ from typing import Optional
 import numpy as np
 
 from ..errors import LoadError
-from . import MAX_DIM, Budget, guarded, load_json, open_regular, require_file
+from .files import Budget, guarded, load_json, open_regular, require_file
+from . import isolated as _isolated
+from .hdf5_safe import _guard, _open_h5, _read_array
 
 FORMATS = ("h5-weights", "h5-model", "weights.h5", "keras")
 
@@ -47,17 +48,7 @@ _ZIP_SIGNATURE = b"PK\x03\x04"
 MAX_JSON_BYTES = 8 * 1024 * 1024  # config.json of ResNet152 is ~0.5 MB
 MAX_H5_MEMBER_BYTES = 4 * 1024**3  # a .keras member read into memory (the budget also applies)
 MAX_SHARDS = 4096
-#: HDF5 objects (groups and datasets) in one file: ResNet-152 has ~1,900.
-MAX_H5_OBJECTS = 100_000
-#: Attributes on one object, and bytes of one attribute (layer_names of ResNet-152 is
-#: ~20 KB, a model_config ~0.5 MB).
-MAX_H5_ATTRS = 256
-MAX_H5_ATTR_BYTES = 16 * 1024 * 1024
-#: HDF5 filters a Keras/h5py file may use: deflate (gzip), shuffle, fletcher32 and
-#: h5py's built-in LZF (H5Zpublic.h filter ids; h5py/_hl/filters.py). Any other filter
-#: would be a plugin libhdf5 loads from disk.
-ALLOWED_H5_FILTERS = {1: "deflate", 2: "shuffle", 3: "fletcher32", 32000: "lzf"}
-#: Run the libhdf5 part of every read in a child process (see _isolated.py). Turning it
+#: Run the libhdf5 part of every read in a child process (see isolated.py). Turning it
 #: off (read_keras_file(..., isolate=False)) keeps every check but not the protection
 #: against libhdf5's own crashes and hangs.
 ISOLATE_HDF5 = True
@@ -201,123 +192,12 @@ def _role_from_weight_name(layer, wname):
     return None
 
 
-def _read_array(ds, path, tensor):
-    import h5py
-
-    if not isinstance(ds, h5py.Dataset):
-        raise LoadError(path, f"expected a dataset, found {type(ds).__name__}", tensor=tensor)
-    if ds.dtype.kind != "f" or ds.dtype.itemsize not in (2, 4, 8):
-        raise LoadError(path, f"weights must be float16/32/64, found dtype {ds.dtype}", tensor=tensor)
-    try:
-        return np.asarray(ds[()])
-    except (OSError, ValueError, RuntimeError, TypeError) as err:
-        raise LoadError(path, f"cannot read the data (truncated or damaged file?): {err}", tensor=tensor) from None
-
-
 def _distinct(path, names, attr, where):
     """Keras writes each layer (weight) name once; a list repeating one (12,000 times
     the same gzip layer) would read the same data over and over."""
     if len(set(names)) != len(names):
         dup = next(n for i, n in enumerate(names) if n in names[:i])
         raise LoadError(path, f"attribute {attr} lists {dup!r} more than once", tensor=where)
-
-
-def _h5_addr(obj):
-    import h5py
-
-    return h5py.h5o.get_info(obj.id).addr
-
-
-def _check_h5_tree(f, path, budget):
-    """Every object of an open HDF5 file checked before any dataset is read.
-
-    Walked from the root through links, without recursion: only hard links (a soft or
-    external link, or a user-defined one, is refused: an external link reads another
-    file); each object reached once (two links to one object, a cycle or a hard-link
-    DAG are refused, so nothing is read twice); groups and datasets only. Each dataset:
-    no external storage (it would read other files' bytes), not virtual (it maps other
-    files), only the filters in ALLOWED_H5_FILTERS, a numeric dtype, dimensions up to
-    MAX_DIM, data actually written (an unwritten dataset reads as its fill value: a
-    4 KB file "holding" gigabytes), and its declared size charged to the budget. Each
-    attribute: bounded in count and stored size.
-    """
-    import h5py
-
-    seen = {_h5_addr(f): "/"}
-    todo = [f]
-    while todo:
-        group = todo.pop()
-        _check_attrs(group, path, budget)
-        for name in group:
-            where = f"{group.name.rstrip('/')}/{name}"
-            link = group.get(name, getlink=True)
-            if isinstance(link, h5py.ExternalLink):
-                raise LoadError(path, f"external link to {link.filename!r}:{link.path}; refresnet never reads "
-                                      "other files", tensor=where)
-            if isinstance(link, h5py.SoftLink):
-                raise LoadError(path, f"soft link to {link.path!r}; Keras writes only hard links", tensor=where)
-            if not isinstance(link, h5py.HardLink):
-                raise LoadError(path, f"link of unsupported type {type(link).__name__}", tensor=where)
-            obj = group[name]
-            addr = _h5_addr(obj)
-            if addr in seen:
-                raise LoadError(path, f"the same HDF5 object is also reached as {seen[addr]} (hard-linked twice, "
-                                      "or a cycle); Keras writes each object once", tensor=where)
-            seen[addr] = where
-            if len(seen) > MAX_H5_OBJECTS:
-                raise LoadError(path, f"more than MAX_H5_OBJECTS={MAX_H5_OBJECTS} HDF5 objects")
-            if isinstance(obj, h5py.Group):
-                todo.append(obj)
-            elif isinstance(obj, h5py.Dataset):
-                _check_dataset(obj, path, where, budget)
-                _check_attrs(obj, path, budget)
-            else:
-                raise LoadError(path, f"HDF5 object of unsupported kind {type(obj).__name__}", tensor=where)
-
-
-def _check_dataset(ds, path, where, budget):
-    import h5py
-
-    dcpl = ds.id.get_create_plist()
-    if dcpl.get_external_count():
-        files = [dcpl.get_external(i)[0] for i in range(min(dcpl.get_external_count(), 3))]
-        raise LoadError(path, f"dataset stored in external file(s) {files}; refresnet never reads other files",
-                        tensor=where)
-    if dcpl.get_layout() == h5py.h5d.VIRTUAL:
-        raise LoadError(path, "virtual dataset (a mapping of other files' data); refused", tensor=where)
-    for i in range(dcpl.get_nfilters()):
-        code = dcpl.get_filter(i)[0]
-        if code not in ALLOWED_H5_FILTERS:
-            raise LoadError(path, f"dataset uses HDF5 filter {code}, not one of "
-                                  f"{', '.join(f'{k} ({v})' for k, v in ALLOWED_H5_FILTERS.items())}", tensor=where)
-    dt = ds.dtype
-    if dt.kind not in "fiub" or dt.itemsize > 8 or dt.fields is not None or dt.subdtype is not None:
-        raise LoadError(path, f"dataset of non-numeric dtype {dt}; weights are numbers", tensor=where)
-    shape = ds.shape or ()
-    if len(shape) > 32 or any(d > MAX_DIM for d in shape):
-        raise LoadError(path, f"dataset of declared shape {shape}", tensor=where)
-    nbytes = math.prod(shape) * dt.itemsize
-    if nbytes and ds.id.get_storage_size() == 0:
-        raise LoadError(path, f"dataset of shape {shape} was never written (it would read as its fill value)",
-                        tensor=where)
-    budget.take(nbytes, tensor=where, what=f"dataset of declared shape {shape} ({dt})")
-
-
-def _check_attrs(obj, path, budget):
-    names = list(obj.attrs)
-    where = obj.name
-    if len(names) > MAX_H5_ATTRS:
-        raise LoadError(path, f"{len(names)} attributes, more than MAX_H5_ATTRS={MAX_H5_ATTRS}", tensor=where)
-    for name in names:
-        aid = obj.attrs.get_id(name)
-        try:
-            size = aid.get_storage_size()
-        except RuntimeError:  # libhdf5 reports an empty attribute's size 0 as an error
-            size = 0
-        if size > MAX_H5_ATTR_BYTES or (aid.shape and math.prod(aid.shape) > MAX_H5_ATTR_BYTES):
-            raise LoadError(path, f"attribute {name!r} of {size:,} bytes (shape {aid.shape}), over "
-                                  f"MAX_H5_ATTR_BYTES={MAX_H5_ATTR_BYTES:,}", tensor=where)
-        budget.take(size, tensor=where, what=f"attribute {name!r}")
 
 
 def _check_layer(path, layer, kind, arrays, places=None):
@@ -590,24 +470,6 @@ def _read_v3(layers, path):
 
 
 # --------------------------------------------------------------------------- files
-@contextlib.contextmanager
-def _open_h5(source, path, what, budget):
-    """An h5py.File over ``source`` (a path, opened here as a regular file, or a buffer),
-    its whole tree checked by _check_h5_tree before it is handed out. libhdf5 reads
-    through our file object (h5py's fileobj driver) and never opens a path itself."""
-    import h5py
-
-    with contextlib.ExitStack() as stack:
-        fobj = stack.enter_context(open_regular(source)) if isinstance(source, str) else source
-        try:
-            f = h5py.File(fobj, "r")
-        except (OSError, ValueError, RuntimeError) as err:
-            raise LoadError(path, f"{what} is not a readable HDF5 file (truncated or damaged?): {err}") from None
-        with f:
-            _guard(_check_h5_tree, path, f, path, budget)
-            yield f
-
-
 def _read_h5_any(f, path):
     """(format, version, order, weights, config) of an open HDF5 file of any layout."""
     import h5py
@@ -621,17 +483,6 @@ def _read_h5_any(f, path):
     found = ", ".join(list(f.keys())[:8]) or "nothing"
     raise LoadError(path, "an HDF5 file without a Keras weight layout: no layer_names attribute, no "
                           f"model_weights group and no layers group (top level holds: {found})")
-
-
-def _guard(fn, path, *args):
-    """Run a reader step, turning any low-level h5py/zip error into LoadError."""
-    try:
-        return fn(*args)
-    except LoadError:
-        raise
-    except (OSError, KeyError, ValueError, TypeError, RuntimeError, UnicodeDecodeError, zipfile.BadZipFile,
-            NotImplementedError, EOFError) as err:  # zipfile: unknown version/method
-        raise LoadError(path, f"damaged or unreadable Keras file ({type(err).__name__}: {err})") from None
 
 
 def _read_json_bytes(data, path, member):
@@ -749,8 +600,6 @@ def read_keras_file(path, isolate=None):
     path = require_file(path)
     if not (ISOLATE_HDF5 if isolate is None else isolate):
         return guarded(path, _read_keras_inprocess, path)
-    from . import isolated as _isolated
-
     meta, arrays = _isolated.run_child(path, __name__, "_child_read")
     try:
         weights = {}

@@ -19,12 +19,15 @@ symlink out of it), at the offset and length the tensor states.
 
 import math
 import os
+import stat
+from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import LoadError
+from ..runtime import ops
 from ..runtime.executor import Node
-from . import require_file
+from .files import MAX_DIM, Budget, guarded, open_regular, require_file
 
 # The ONNX op types refresnet computes (default domain); anything else is refused.
 SUPPORTED_OPS = (
@@ -36,6 +39,16 @@ SUPPORTED_OPS = (
 # Largest tensor accepted (elements): 2**31 float64 values are 16 GiB, beyond
 # any ResNet (ResNet-152: 60M parameters); a larger shape is a damaged file.
 MAX_TENSOR_ELEMENTS = 2**31
+#: Largest rank of a tensor or a value's shape (ResNet graphs use at most 4).
+MAX_NDIM = 8
+#: Largest pad on one side of one axis (ResNets pad by at most 3; a Pad of 15,000 on
+#: a 224 x 224 channel would ask 6.7 GiB of each channel).
+MAX_PAD = 1024
+#: Largest kernel, stride or dilation (ResNets use at most 7).
+MAX_WINDOW = 4096
+#: Most graph nodes (a ResNet-152 export has ~500, ~1,000 with its BNs unfolded): a
+#: bound on the translation's time and memory (~0.1 ms and a few kB per node).
+MAX_NODES = 10_000
 
 # onnx.TensorProto.DataType -> (NumPy dtype, typed field holding the values
 # when there is no raw_data). Little-endian raw bytes, as the ONNX spec stores them.
@@ -67,70 +80,176 @@ def _require_onnx(path):
 
 
 def read_model(path):
-    """The parsed ModelProto of ``path`` (external data not loaded)."""
+    """The parsed ModelProto of ``path`` (external data not loaded): the bytes are read
+    from the regular file here and parsed from memory, so nothing but ``path`` is opened."""
     path = require_file(path)
     onnx = _require_onnx(path)
     from google.protobuf.message import DecodeError
 
+    with open_regular(path) as f:
+        data = f.read()
     try:
-        model = onnx.load(path, load_external_data=False)
+        model = onnx.load_model_from_string(data)
     except (DecodeError, ValueError, RuntimeError, UnicodeDecodeError) as err:
         raise LoadError(path, f"not a readable ONNX protobuf (truncated or damaged: {err})") from None
     if not model.HasField("graph") or not model.graph.node:
         raise LoadError(path, "ONNX model without a graph (a truncated or empty file?)")
+    if len(model.graph.node) > MAX_NODES:
+        raise LoadError(path, f"{len(model.graph.node):,} nodes, more than MAX_NODES={MAX_NODES:,}; not a ResNet")
     return model
+
+
+class OnnxGraph(NamedTuple):
+    """What the ONNX reader returns: executor Nodes in the graph's order, the executor
+    name of the output, and facts about the graph (see :func:`translate`)."""
+
+    nodes: list
+    output: str
+    info: dict
+
+
+def read_graph(path):
+    """The :class:`OnnxGraph` of the ONNX file ``path``, every failure (even one no
+    check foresaw) a LoadError naming the file."""
+    path = require_file(path)
+    return guarded(path, _read_graph, path)
+
+
+def _read_graph(path):
+    model = read_model(path)
+    external = _external_regions(model, path)
+    # The budget is fixed from the file's size and its external data's before any
+    # tensor is decoded; every initializer, folded constant and value shape is charged.
+    budget = Budget(path, os.path.getsize(path) + sum(e.file_size for e in {r.target: r for r in
+                                                                             external.values()}.values()))
+    return OnnxGraph(*translate(model, path, budget, external))
 
 
 # ---------------------------------------------------------------- tensors
 
-def _external_bytes(tensor, path, count, itemsize):
-    info = {e.key: e.value for e in tensor.external_data}
-    location = info.get("location")
+class _Region(NamedTuple):
+    target: str  # real path of the data file
+    location: str
+    offset: int
+    length: int
+    file_size: int
+
+
+def _all_tensors(model):
+    """(key, TensorProto) of every tensor of the graph: initializers ("init", index) and
+    nodes' tensor attributes ("node", node index, attribute name). Keys, not id():
+    protobuf hands out a new Python object at each access."""
+    g = model.graph
+    for k, t in enumerate(g.initializer):
+        yield ("init", k), t
+    for k, node in enumerate(g.node):
+        for a in node.attribute:
+            if a.HasField("t"):
+                yield ("node", k, a.name), a.t
+
+
+def _external_regions(model, path):
+    """{key of _all_tensors: _Region} of every tensor stored outside the model file, all checked
+    before any is read: the location names a regular, non-hidden file under the
+    model's directory (relative, no ``..``, no NUL, no component starting with '.',
+    no symlink resolving outside), offset and length are integers inside that file,
+    and no two tensors' regions overlap (one region read as hundreds of tensors is a
+    memory bomb)."""
+    base = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    out, spans = {}, {}
+    for key, t in _all_tensors(model):
+        if t.data_location != 1:  # EXTERNAL
+            continue
+        name = t.name or "<unnamed>"
+        info = {e.key: e.value for e in t.external_data}
+        location = info.get("location")
+        if not location:
+            raise LoadError(path, "external data without a location", tensor=name)
+        parts = location.replace("\\", "/").split("/")
+        if "\0" in location or os.path.isabs(location) or ".." in parts:
+            raise LoadError(path, f"external data location {location!r} leaves the model's directory or holds "
+                                  "a NUL byte; refused", tensor=name)
+        if any(p.startswith(".") for p in parts if p):
+            raise LoadError(path, f"external data location {location!r} names a hidden file or directory; "
+                                  "refused", tensor=name)
+        target = os.path.realpath(os.path.join(base, location))
+        if os.path.commonpath([base, target]) != base:
+            raise LoadError(path, f"external data location {location!r} resolves outside the model's directory "
+                                  f"({target}); refused", tensor=name)
+        if any(p.startswith(".") for p in os.path.relpath(target, base).split(os.sep)):
+            raise LoadError(path, f"external data location {location!r} resolves to a hidden file ({target}); "
+                                  "refused", tensor=name)
+        try:
+            st = os.stat(target)
+        except OSError:
+            raise LoadError(path, f"external data file {location!r} not found beside the model", tensor=name) from None
+        if not stat.S_ISREG(st.st_mode):
+            raise LoadError(path, f"external data {location!r} is not a regular file; refused", tensor=name)
+        try:
+            offset = int(info.get("offset", "0"))
+            length = int(info["length"]) if "length" in info else None
+        except ValueError:
+            raise LoadError(path, f"external data offset/length are not integers: {str(info)[:200]}",
+                            tensor=name) from None
+        if length is None:
+            length = st.st_size - offset
+        if offset < 0 or length < 0 or offset + length > st.st_size:
+            raise LoadError(path, f"external data [{offset}, {offset + length}) lies outside {location!r} "
+                                  f"({st.st_size} bytes)", tensor=name)
+        out[key] = _Region(target, location, offset, length, st.st_size)
+        spans.setdefault(target, []).append((offset, offset + length, name))
+    for target, regions in spans.items():
+        regions.sort()
+        for (b0, e0, n0), (b1, e1, n1) in zip(regions, regions[1:]):
+            if b1 < e0:
+                raise LoadError(path, f"external data of {n0!r} [{b0}, {e0}) and {n1!r} [{b1}, {e1}) overlap in "
+                                      f"{os.path.basename(target)!r}; refused", tensor=n1)
+    return out
+
+
+def _external_bytes(tensor, path, count, itemsize, region):
     name = tensor.name
-    if not location:
-        raise LoadError(path, "external data without a location", tensor=name)
-    base = os.path.dirname(os.path.abspath(path))
-    if os.path.isabs(location) or ".." in location.replace("\\", "/").split("/"):
-        raise LoadError(path, f"external data location {location!r} leaves the model's directory; refused", tensor=name)
-    target = os.path.realpath(os.path.join(base, location))
-    if os.path.commonpath([os.path.realpath(base), target]) != os.path.realpath(base):
-        raise LoadError(path, f"external data location {location!r} resolves outside the model's directory "
-                        f"({target}); refused", tensor=name)
-    if not os.path.isfile(target):
-        raise LoadError(path, f"external data file {location!r} not found beside the model", tensor=name)
-    try:
-        offset = int(info.get("offset", "0"))
-        length = int(info["length"]) if "length" in info else count * itemsize
-    except ValueError:
-        raise LoadError(path, f"external data offset/length are not integers: {info}", tensor=name) from None
-    if length != count * itemsize:
-        raise LoadError(path, f"external data length {length} bytes does not match the shape's "
+    if region is None:
+        raise LoadError(path, "external data that was not checked before reading", tensor=name)
+    if region.length != count * itemsize:
+        raise LoadError(path, f"external data length {region.length} bytes does not match the shape's "
                         f"{count} x {itemsize} = {count * itemsize} bytes", tensor=name)
-    size = os.path.getsize(target)
-    if offset < 0 or offset + length > size:
-        raise LoadError(path, f"external data [{offset}, {offset + length}) lies outside {location!r} "
-                        f"({size} bytes)", tensor=name)
-    with open(target, "rb") as f:
-        f.seek(offset)
-        return f.read(length)
+    with open_regular(region.target, what="external data file") as f:
+        f.seek(region.offset)
+        data = f.read(region.length)
+    if len(data) != region.length:
+        raise LoadError(path, f"external data file {region.location!r} changed while being read", tensor=name)
+    return data
 
 
-def tensor_array(tensor, path):
-    """A TensorProto as a NumPy array, its byte count checked against its shape."""
-    name = tensor.name or "<unnamed>"
-    dims = tuple(int(d) for d in tensor.dims)
-    if any(d < 0 for d in dims):
-        raise LoadError(path, f"negative dimension in shape {dims}", tensor=name)
-    count = math.prod(dims)
-    if count > MAX_TENSOR_ELEMENTS:
-        raise LoadError(path, f"shape {dims} holds {count} elements, more than the limit {MAX_TENSOR_ELEMENTS}",
+def check_dims(dims, path, name, what="shape"):
+    """``dims`` as a tuple of ints, each in [0, MAX_DIM], at most MAX_NDIM of them, and
+    their non-zero product at most MAX_TENSOR_ELEMENTS (so that a zero next to huge
+    siblings cannot make a shape no array library represents)."""
+    dims = tuple(int(d) for d in dims)
+    if len(dims) > MAX_NDIM or any(d < 0 or d > MAX_DIM for d in dims):
+        raise LoadError(path, f"{what} {dims[:12]} has a dimension outside [0, MAX_DIM={MAX_DIM}] or more than "
+                              f"MAX_NDIM={MAX_NDIM} dimensions", tensor=name)
+    if math.prod(d for d in dims if d) > MAX_TENSOR_ELEMENTS:
+        raise LoadError(path, f"{what} {dims} holds more than MAX_TENSOR_ELEMENTS={MAX_TENSOR_ELEMENTS} elements",
                         tensor=name)
+    return dims
+
+
+def tensor_array(tensor, path, budget=None, region=None):
+    """A TensorProto as a NumPy array, its byte count checked against its shape and its
+    float64 size (what :func:`_widened` makes of it) charged to ``budget`` first."""
+    name = tensor.name or "<unnamed>"
+    dims = check_dims(tensor.dims, path, name)
+    count = math.prod(dims)
     if tensor.data_type not in _DTYPES:
         raise LoadError(path, f"unsupported tensor element type {tensor.data_type}", tensor=name)
     dtype, field = _DTYPES[tensor.data_type]
     dt = np.dtype(dtype)
+    if budget is not None:
+        budget.take(count * max(dt.itemsize, 8), tensor=name)
     if tensor.data_location == 1:  # EXTERNAL
-        raw = _external_bytes(tensor, path, count, dt.itemsize)
+        raw = _external_bytes(tensor, path, count, dt.itemsize, region)
         return np.frombuffer(raw, dtype=dt).reshape(dims).astype(dt.newbyteorder("="))
     if tensor.HasField("raw_data"):
         raw = tensor.raw_data
@@ -157,9 +276,11 @@ def _widened(a):
 class _Graph:
     """The state of one translation: constants, shapes, opset, node naming."""
 
-    def __init__(self, model, path):
+    def __init__(self, model, path, budget, external):
         self.model = model
         self.path = path
+        self.budget = budget
+        self.external = external
         g = model.graph
         self.opset = None
         for imp in model.opset_import:
@@ -168,8 +289,8 @@ class _Graph:
         if self.opset is None:
             raise LoadError(path, "no opset import for the default ONNX domain (a truncated file?)")
         self.consts = {}
-        for t in g.initializer:
-            self.consts[t.name] = _widened(tensor_array(t, path))
+        for k, t in enumerate(g.initializer):
+            self.consts[t.name] = _widened(tensor_array(t, path, budget, external.get(("init", k))))
         inputs = [i for i in g.input if i.name not in self.consts]
         if len(inputs) != 1:
             raise LoadError(path, f"expected one graph input (the image batch), found {len(inputs)}: "
@@ -181,6 +302,7 @@ class _Graph:
                             f"{', '.join(o.name for o in g.output)}")
         self.output_name = g.output[0].name
         self.shapes = _inferred_shapes(model)
+        self._charge_shapes()
         self.consumers = {}
         for n in g.node:
             for i in n.input:
@@ -189,6 +311,17 @@ class _Graph:
         self.nodes = []
         self.runtime = {"input"}
         self.notes = {}  # facts for recognition: {"spatial0": [BN values with spatial=0]}
+
+    def _charge_shapes(self):
+        """Every value shape the graph declares or infers, at its declared input size (a
+        named batch dimension counted as 1), checked and charged to the budget: the
+        activations a run will allocate, refused now rather than at run time."""
+        for name, shape in self.shapes.items():
+            if name in self.consts:
+                continue
+            dims = tuple(d if isinstance(d, int) else 1 for d in shape)
+            dims = check_dims(dims, self.path, name, "value shape")
+            self.budget.take(8 * math.prod(dims), tensor=name, what="value")
 
     def value(self, name):
         """The executor's name of a graph value."""
@@ -236,12 +369,20 @@ def _attrs(node):
     return out
 
 
-def translate(model, path):
+def translate(model, path, budget=None, external=None):
     """(nodes, output name, info) of an ONNX ModelProto: executor Nodes in the
     graph's order, the executor name of its output, and facts about the graph
-    (opset, input name and shape, producer) for the Model and recognition."""
-    g = _Graph(model, path)
+    (opset, input name and shape, producer) for the Model and recognition.
+    ``budget`` (refresnet.io.files.Budget; by default fixed from the file's size) is
+    charged for every constant and value; ``external``: the checked regions of
+    :func:`_external_regions` (computed here when not given)."""
+    if budget is None:
+        budget = Budget(path, os.path.getsize(path))
+    if external is None:
+        external = _external_regions(model, path)
+    g = _Graph(model, path, budget, external)
     for index, node in enumerate(model.graph.node):
+        g.node_index = index
         label = _node_label(node, index)
         if node.domain not in ("", "ai.onnx") or node.op_type not in SUPPORTED_OPS:
             op = f"{node.domain}::{node.op_type}" if node.domain not in ("", "ai.onnx") else node.op_type
@@ -316,7 +457,10 @@ def _spatial(attrs, key, default, label):
     v = list(attrs.get(key, default))
     if len(v) != 2:
         raise _Refused(f"{label}: {key}={v} is not 2-D; refresnet computes 2-D images only")
-    return tuple(int(a) for a in v)
+    v = tuple(int(a) for a in v)
+    if not all(1 <= a <= MAX_WINDOW for a in v):
+        raise _Refused(f"{label}: {key}={list(v)} outside [1, MAX_WINDOW={MAX_WINDOW}]")
+    return v
 
 
 def _padding(attrs, kernel, label):
@@ -336,6 +480,8 @@ def _padding(attrs, kernel, label):
         raise _Refused(f"{label}: pads={pads} is not 2-D")
     if min(pads) < 0:
         raise _Refused(f"negative pads {pads}")
+    if max(pads) > MAX_PAD:
+        raise _Refused(f"pads {pads} exceed MAX_PAD={MAX_PAD}; refused before any allocation")
     t, l, b, r = pads
     return ((t, b), (l, r))
 
@@ -478,6 +624,8 @@ def _pad(g, node, name, a):
         raise _Refused(f"pads {pads}: refresnet pads the two spatial axes of a 4-D tensor only")
     if min(pads) < 0:
         raise _Refused(f"negative pads {pads} (cropping)")
+    if max(pads) > MAX_PAD:
+        raise _Refused(f"pads {pads} exceed MAX_PAD={MAX_PAD}; refused before any allocation")
     padding = ((pads[2], pads[6]), (pads[3], pads[7]))
     if value == 0.0:
         _emit(g, name, "zero_pad2d", [_runtime(g, node, 0)], padding=padding)
@@ -511,6 +659,7 @@ def _gemm(g, node, name, a):
             raise _Refused(f"C of shape {c.shape} is not a bias of the {w.shape[0]} outputs")
         c = np.broadcast_to(c.reshape(-1), (w.shape[0],))
     # Gemm's A is a matrix (N, K) by the spec; linear computes x @ w.T + b.
+    g.budget.take(w.nbytes, tensor=name, what="transposed weight")
     _emit(g, name, "linear", [_runtime(g, node, 0)], w=np.ascontiguousarray(w), b=c)
 
 
@@ -518,6 +667,7 @@ def _matmul(g, node, name, a):
     b = _const(g, node, 1, "B")
     if b.ndim != 2:
         raise _Refused(f"B has shape {b.shape}; refresnet multiplies by a constant matrix only")
+    g.budget.take(b.nbytes, tensor=name, what="transposed weight")
     _emit(g, name, "matmul_constant", [_runtime(g, node, 0)], w=np.ascontiguousarray(b.T))
 
 
@@ -525,6 +675,7 @@ def _transpose(g, node, name, a):
     perm = a.get("perm")
     x = node.input[0]
     if x in g.consts:
+        g.budget.take(g.consts[x].nbytes, tensor=name, what="folded constant")
         g.consts[name] = np.ascontiguousarray(np.transpose(g.consts[x], perm))
         return
     _emit(g, name, "transpose", [x], perm=None if perm is None else tuple(int(p) for p in perm))
@@ -559,25 +710,26 @@ def _constant(g, node, name, a):
 
     for attr in node.attribute:
         if attr.name == "value":
-            g.consts[name] = _widened(tensor_array(attr.t, g.path))
+            region = g.external.get(("node", g.node_index, attr.name))
+            g.consts[name] = _widened(tensor_array(attr.t, g.path, g.budget, region))
             return
         if attr.name in ("value_float", "value_int"):
             g.consts[name] = np.array(onnx.helper.get_attribute_value(attr))
             return
         if attr.name in ("value_floats", "value_ints"):
+            g.budget.take(8 * (len(attr.floats) + len(attr.ints)), tensor=name, what="constant")
             g.consts[name] = np.array(list(onnx.helper.get_attribute_value(attr)))
             return
     raise _Refused("Constant without a value, value_float(s) or value_int(s) attribute")
 
 
 def _cast(g, node, name, a):
-    from ..runtime import ops
-
     to = int(a["to"])
     if to not in _CAST_TARGETS:
         raise _Refused(f"Cast to element type {to}")
     x = node.input[0]
     if x in g.consts:
+        g.budget.take(8 * g.consts[x].size, tensor=name, what="folded constant")
         g.consts[name] = ops.cast(g.consts[x], _CAST_TARGETS[to])
     elif to in _FLOAT_TYPES:
         # A cast between float types is the identity in refresnet's float64
@@ -611,62 +763,3 @@ _TRANSLATE = {
     "Cast": _cast,
 }
 assert set(_TRANSLATE) == set(SUPPORTED_OPS)
-
-
-# ---------------------------------------------------------------- the Model
-
-class OnnxArch:
-    """What refresnet knows about an ONNX graph, in the place of a table row:
-    its name, opset, input and, when the graph is one, the row it matches
-    (refresnet/families/onnx.py)."""
-
-    framework = "onnx"
-    # The Model's values are the graph's own tensors: nothing is transposed.
-    layout = "as in the graph"
-
-    def __init__(self, path, info, recognition):
-        self.path = path
-        self.opset = info["opset"]
-        self.input_name = info["input_name"]
-        self.input_shape = info["input_shape"]
-        self.input_type = info["input_type"]
-        self.output_name = info["output_name"]
-        self.producer = info["producer"]
-        self.recognition = recognition
-        self.name = recognition.row if recognition.row else os.path.basename(path)
-
-    def describe(self):
-        return (f"ONNX graph (opset {self.opset}{', ' + self.producer if self.producer else ''}), "
-                f"input {self.input_name!r} {self.input_type} {self.input_shape}; {self.recognition.sentence()}")
-
-
-def _input_check(arch, path):
-    want = arch.input_shape
-
-    def check(x):
-        a = np.asarray(x)
-        if a.dtype.kind not in "fiub":
-            raise ValueError(f"input: expected a numeric array, got dtype {a.dtype}")
-        if want is not None:
-            if a.ndim != len(want) or any(isinstance(d, int) and d > 0 and d != s for d, s in zip(want, a.shape)):
-                raise ValueError(f"input: {os.path.basename(path)} takes {arch.input_name!r} of shape "
-                                 f"{tuple(want)} (named dims are free), got {a.shape}")
-        return np.ascontiguousarray(a, dtype=np.float64)
-
-    return check
-
-
-def load_onnx(path):
-    """A refresnet Model computing the ONNX graph in ``path`` in float64."""
-    from ..runtime.executor import Program
-    from ..model import Model
-    from ..families.onnx import recognise
-
-    model = read_model(path)
-    nodes, output, info = translate(model, path)
-    program = Program(nodes, output)
-    arch = OnnxArch(path, info, recognise(nodes, info))
-    out_shape = info["output_shape"]
-    classes = out_shape[-1] if out_shape and len(out_shape) == 2 and isinstance(out_shape[-1], int) else None
-    return Model.from_program(program, arch, input_check=_input_check(arch, path), path=path, source="onnx",
-                              include_top=classes is not None, num_classes=classes)

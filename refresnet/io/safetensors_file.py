@@ -22,13 +22,18 @@ import struct
 import numpy as np
 
 from ..errors import LoadError
-from . import MAX_DIM, MAX_JSON_DEPTH, guarded, json_depth_ok, open_regular, require_file
+from .files import MAX_DIM, MAX_JSON_DEPTH, guarded, json_depth_ok, open_regular, require_file
 
 #: Largest JSON header accepted, in bytes: the reference's ``MAX_HEADER_SIZE``
 #: (100,000,000). A ResNet-152 header is ~50 KB.
 MAX_HEADER_SIZE = 100_000_000
 #: Largest rank accepted.
 MAX_NDIM = 64
+#: Most tensors in one file (ResNet-152 has ~1,000; timm's largest ResNets ~1,200).
+#: Checked on the raw header before parsing: the parsed JSON costs ~1 kB per entry
+#: (a dict, two lists, their ints, a name), so a 63 MB header of a million 4-byte
+#: tensors would cost 1.2 GB before any other check could refuse it.
+MAX_TENSORS = 100_000
 
 # safetensors dtype name -> (little-endian NumPy dtype of the stored bytes, is bfloat16).
 _DTYPES = {
@@ -82,6 +87,11 @@ def _parse_header(path, header_bytes, data_len):
     if not text.startswith("{"):
         # Reference: InvalidHeaderStart.
         raise LoadError(path, "safetensors header does not start with '{'")
+    # Every entry opens one object and two lists; count them before parsing anything.
+    containers = header_bytes.count(b"{") + header_bytes.count(b"[")
+    if containers > 3 * MAX_TENSORS + 8:
+        raise LoadError(path, f"safetensors header holds {containers:,} JSON objects and lists, more than "
+                              f"MAX_TENSORS={MAX_TENSORS:,} tensors would; refused before parsing it")
     try:
         header = json.loads(text, object_pairs_hook=_no_duplicates)
     except RecursionError:
