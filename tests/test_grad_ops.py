@@ -354,7 +354,7 @@ def test_cross_entropy_hand_computed():
     loss, g = losses.cross_entropy(z, [0], "mean", 0.5)
     assert loss == pytest.approx(np.log(4) - 0.25 * np.log(3), rel=1e-14)
     # gradient: p - q with q = (0.5 + 0.25, 0.25)
-    assert g.tolist() == pytest.approx([[0.25 - 0.75, 0.75 - 0.25]], rel=1e-14)
+    assert g[0].tolist() == pytest.approx([0.25 - 0.75, 0.75 - 0.25], rel=1e-14)
 
 
 def test_keras_sparse_categorical_crossentropy_is_the_mean_nll_of_the_logits():
