@@ -29,8 +29,9 @@ from .runtime.ops import batch_norm as _batch_norm
 
 # The torch / Keras tensor name of each trainable keyword argument of a node,
 # by op: {op: {kwarg: (torch suffix, keras suffix, layout)}} with layout the
-# transposition from refresnet's internal array to the file's ("conv": (out,
-# in, kh, kw) -> Keras (kh, kw, in, out); "dense": (out, in) -> Keras (in, out)).
+# change from refresnet's internal array to the file's ("conv": (out, in, kh,
+# kw) -> Keras (kh, kw, in, out); "dense": (out, in) -> Keras (in, out);
+# "conv1d": (k,) -> torch Conv1d(1, 1, k)'s (1, 1, k), refresnet/build/params.py conv1d).
 _TENSORS = {
     "conv2d": {"w": ("weight", "kernel", "conv"), "bias": ("bias", "bias", None)},
     "batch_norm": {"gamma": ("weight", "gamma", None), "beta": ("bias", "beta", None)},
@@ -38,7 +39,7 @@ _TENSORS = {
     # timm's SE module: fc1, fc2 are 1x1 Conv2d with bias; ECA a bias-free Conv1d.
     "squeeze_excite": {"w1": ("fc1.weight", None, None), "b1": ("fc1.bias", None, None),
                        "w2": ("fc2.weight", None, None), "b2": ("fc2.bias", None, None)},
-    "eca": {"w": ("conv.weight", None, None)},
+    "eca": {"w": ("conv.weight", None, "conv1d")},
 }
 
 
@@ -68,10 +69,12 @@ def _tensor_name(node, kwarg, keras):
         if keras_suffix is None:
             raise ValueError(f"grad: op {node.op} of layer {layer} has no Keras tensor names")
         return f"{layer}/{keras_suffix}", layout
-    return f"{layer}.{torch_suffix}", None
+    return f"{layer}.{torch_suffix}", layout if layout == "conv1d" else None
 
 
 def _to_file_layout(g, layout):
+    if layout == "conv1d":
+        return g.reshape(1, 1, -1)
     if layout == "conv":
         return np.ascontiguousarray(g.transpose(2, 3, 1, 0))
     if layout == "dense":
@@ -149,7 +152,8 @@ def grad(model, x, labels, loss="cross_entropy", reduction="mean", label_smoothi
         activations: {trace name: dL/d(that layer's output)} in the
             framework's layout; a name given to the same array as another (a
             torchvision container, a block's last ReLU) has that array's total
-            gradient, as a hook on the tensor would see it;
+            gradient, as a hook on the tensor would see it; a Keras softmax
+            output has none (the loss takes the logits it carries);
         batch_stats: with ``train``, {BN name: (batch mean, biased variance,
             unbiased variance)}, the values torch folds into the running
             statistics (Keras folds the biased one); else {};
@@ -195,7 +199,7 @@ def grad(model, x, labels, loss="cross_entropy", reduction="mean", label_smoothi
                 if g is None:
                     continue
                 name, layout = _tensor_name(node, kwarg, keras)
-                params[name] = _to_file_layout(g, layout if keras else None)
+                params[name] = _to_file_layout(g, layout)
     # A name that is a second name for an array (alias) reports that array's
     # total gradient: follow aliases to the node that computed it.
     canon = {}
