@@ -21,7 +21,7 @@ import pytest
 
 import refresnet
 from fixtures import sketch
-from fixtures.grad_cases import CASES, SEED, case_input, case_labels
+from fixtures.grad_cases import CASES, SEED, case_input, case_labels, unstack_sketches as _sketches
 from fixtures.paths import fixture_file
 from refresnet.build.synthetic import synthetic_weights
 from refresnet.runtime import backward as bw
@@ -33,16 +33,6 @@ REGENERATE = "PYTHONPATH=. /tmp/fixvenv-grad/bin/python tests/fixtures/make_grad
 def _npz(name):
     with np.load(fixture_file("grad", name, REGENERATE)) as z:
         return {k: z[k] for k in z.files}
-
-
-def _sketches(fx, prefix):
-    out = {}
-    for i, name in enumerate(fx[f"{prefix}names"]):
-        shape = np.array([s for s in fx[f"{prefix}shape"][i] if s >= 0], dtype=np.int64)
-        k = min(sketch.N_SAMPLES, int(np.prod(shape)))
-        out[str(name)] = {"shape": shape, "absmax": fx[f"{prefix}absmax"][i], "l2": fx[f"{prefix}l2"][i],
-                          "proj": fx[f"{prefix}proj"][i], "samples": fx[f"{prefix}samples"][i][:k]}
-    return out
 
 
 @functools.lru_cache(maxsize=2)
