@@ -182,6 +182,13 @@ def grad(model, x, labels, loss="cross_entropy", reduction="mean", label_smoothi
         else:
             value, dlogits = losses.keras_sparse_categorical_crossentropy(logits, labels)
         grads = {logits_name: dlogits}
+        # A name that is a second name for an array (alias) reports that array's
+        # total gradient: follow aliases to the node that computed it.
+        canon = {}
+        for node in nodes:
+            if node.op == "alias":
+                canon[node.name] = canon.get(node.inputs[0], node.inputs[0])
+        sources = set(canon.values())
         params = {}
         position = {n.name: k for k, n in enumerate(nodes)}
         for node in reversed(nodes[: position[logits_name] + 1]):
@@ -192,7 +199,12 @@ def grad(model, x, labels, loss="cross_entropy", reduction="mean", label_smoothi
             if fn is None:
                 raise ValueError(f"grad: op {node.op} (layer {node.name}) has no backward pass")
             args = [env[s] for s in node.inputs]
-            result = fn(dy, args, env[node.name], **used[node.name])
+            # Every reader of this node's output came later in the forward
+            # walk, so has been differentiated: the output can go, and an
+            # internal node's gradient ("~", reported only under a second name) too.
+            result = fn(dy, args, env.pop(node.name), **used[node.name])
+            if node.name.startswith("~") and node.name not in sources:
+                del grads[node.name]
             for src, g in zip(node.inputs, result[: len(node.inputs)]):
                 grads[src] = g if src not in grads else grads[src] + g
             for kwarg, g in zip(backward.PARAMS.get(node.op, ()), result[len(node.inputs):]):
@@ -200,12 +212,6 @@ def grad(model, x, labels, loss="cross_entropy", reduction="mean", label_smoothi
                     continue
                 name, layout = _tensor_name(node, kwarg, keras)
                 params[name] = _to_file_layout(g, layout)
-    # A name that is a second name for an array (alias) reports that array's
-    # total gradient: follow aliases to the node that computed it.
-    canon = {}
-    for node in nodes:
-        if node.op == "alias":
-            canon[node.name] = canon.get(node.inputs[0], node.inputs[0])
     activations = OrderedDict()
     for node in nodes:
         if node.name.startswith("~"):
