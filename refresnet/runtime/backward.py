@@ -360,9 +360,11 @@ def max_pool2d_backward(grad_out, inputs, outputs, *, kernel_size, stride=None, 
     window order (row by row, left to right): a later position takes over only
     if it is strictly greater, or NaN. That is torch's CPU kernel
     (aten/src/ATen/native/cpu/MaxPoolKernel.cpp, cpu_max_pool: ``if ((val >
-    maxval) || std::isnan(val))`` over ih then iw, the index saved for the
-    backward), so on ties the first of the tied positions gets it all
-    (tests/test_grad_ops.py checks ties against torch's recorded choice).
+    maxval) || std::isnan(val))`` over ih then iw, starting from the window's
+    first position inside the input; the index saved is where the backward
+    sends dy), so on ties the first of the tied positions gets it all
+    (tests/test_grad_ops.py: a hand-made case; tests/test_grad_parity_torch.py:
+    torch 2.14.1's recorded choice on inputs full of ties).
     Overlapping windows add their shares in row-major tap order.
 
         dx[n, c, iy, ix] = sum over windows whose chosen position is (iy, ix) of dy
