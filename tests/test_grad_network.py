@@ -166,3 +166,13 @@ def test_grad_refuses_what_it_cannot_do_by_name():
         refresnet.grad(m, x, [0, 1], loss="sparse_categorical_crossentropy")
     with pytest.raises(ValueError, match=r"label 10 is outside 0\.\.9"):
         refresnet.grad(m, x, [0, 10])
+
+
+def test_grad_refuses_an_onnx_graph_with_the_reason():
+    pytest.importorskip("onnx")
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "fixtures", "onnx", "tv_resnet18_op13_folded_f32.onnx")
+    m = refresnet.load(path)
+    with pytest.raises(ValueError, match="is a graph read from a file \\(ONNX\\)"):
+        refresnet.grad(m, np.zeros((1, 3, 32, 32)), [0])
