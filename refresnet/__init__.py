@@ -22,8 +22,9 @@ from .errors import ArchitectureError, LoadError
 from .model import Model, build
 from .load import load
 from .diagnose.compare import compare
+from .grad import grad  # noqa: E402 - refresnet.grad(model, x, labels): the float64 gradients
 from . import testing  # noqa: E402,F401 - refresnet.testing.assert_matches_oracle
 
 __version__ = "0.1.0"
 
-__all__ = ["ops", "ARCHS", "Arch", "get_arch", "Model", "build", "load", "compare", "LoadError", "ArchitectureError", "__version__"]
+__all__ = ["ops", "ARCHS", "Arch", "get_arch", "Model", "build", "load", "compare", "grad", "LoadError", "ArchitectureError", "__version__"]

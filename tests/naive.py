@@ -371,3 +371,48 @@ def constant_pad2d(x, padding, value):
                 for j in range(W):
                     y[n, c, i + t, j + l] = x[n, c, i, j]
     return y
+
+
+def conv2d_backward(x, w, dy, stride=1, padding=0, dilation=1, groups=1):
+    """(dx, dw) of y = conv2d(x, w) for the output gradient dy, from the
+    definition: every (image, output channel, output position, input channel,
+    tap) term w[o,c,i,j] * x[n, g*Cg+c, iy, ix] of the forward sum contributes
+    dy[n,o,oy,ox] * x[...] to dw[o,c,i,j] and dy[n,o,oy,ox] * w[o,c,i,j] to
+    dx[n, g*Cg+c, iy, ix], unless (iy, ix) is padding. Each gradient element is
+    the math.fsum of its terms."""
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    dy = np.asarray(dy, dtype=np.float64)
+    N, C, H, W = x.shape
+    O, Cg, kh, kw = w.shape
+    sh, sw = _pair(stride)
+    dh, dw_ = _pair(dilation)
+    t, b, l, r = pads(padding, (kh, kw), (sh, sw), (dh, dw_), (H, W))
+    OH, OW = dy.shape[2], dy.shape[3]
+    Og = O // groups
+    dx_terms = {}
+    dw_terms = {}
+    for n in range(N):
+        for o in range(O):
+            g = o // Og
+            for oy in range(OH):
+                for ox in range(OW):
+                    d = dy[n, o, oy, ox]
+                    for c in range(Cg):
+                        for i in range(kh):
+                            iy = oy * sh - t + i * dh
+                            if iy < 0 or iy >= H:
+                                continue
+                            for j in range(kw):
+                                ix = ox * sw - l + j * dw_
+                                if ix < 0 or ix >= W:
+                                    continue
+                                dx_terms.setdefault((n, g * Cg + c, iy, ix), []).append(d * w[o, c, i, j])
+                                dw_terms.setdefault((o, c, i, j), []).append(d * x[n, g * Cg + c, iy, ix])
+    dx = np.zeros(x.shape)
+    for idx, terms in dx_terms.items():
+        dx[idx] = math.fsum(terms)
+    dwt = np.zeros(w.shape)
+    for idx, terms in dw_terms.items():
+        dwt[idx] = math.fsum(terms)
+    return dx, dwt
