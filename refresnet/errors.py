@@ -36,3 +36,12 @@ class MissingExtraError(ValueError):
 
 class CLIError(ValueError):
     """A bad input found by the command line itself (message names the file)."""
+
+
+class ImageError(ValueError):
+    """An image file that cannot be used; the message names the file and the problem."""
+
+    def __init__(self, path, reason):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")

@@ -14,7 +14,7 @@ from .build.synthetic import synthetic_weights
 from .errors import CLIError
 from .families import hub
 from .families.archs import ARCHS, get_arch
-from .families.timm_cfgs import DEFAULT_TAGS, hub_repo as timm_repo
+from .families.timm import DEFAULT_TAGS, hub_repo as timm_repo
 from .load import resolve
 from .model import Model
 
@@ -65,7 +65,7 @@ def keras_model_dirs():
 
 
 # The Hub repositories of the rows' default weights: each timm row's default tag
-# (refresnet/families/timm_cfgs.py, timm's hf_hub_id "timm/" + model.tag) and Microsoft's
+# (refresnet/families/timm.py, timm's hf_hub_id "timm/" + model.tag) and Microsoft's
 # transformers ResNets (the microsoft/resnet-* configs of archs.py).
 TRANSFORMERS_REPOS = {f"transformers_resnet-{d}": f"microsoft/resnet-{d}" for d in (18, 26, 34, 50, 101, 152)}
 

@@ -14,7 +14,7 @@ import math
 from ..families.archs import eca_kernel_size, expansion, se_channels, stage_width
 from ..runtime.executor import Node
 from .params import Params
-from ..families.schemes import get_scheme
+from ..families.registry import get_scheme
 
 
 class _Emitter:

@@ -16,7 +16,7 @@ IGNORED_SUFFIXES = (".num_batches_tracked",)
 class Params:
     """Hands out a weight dict's tensors to the builder and remembers which were used.
 
-    ``keys``: a naming scheme's key kind (refresnet/families/schemes.py): "torch"
+    ``keys``: a naming scheme's key kind (refresnet/families/registry.py): "torch"
     ({layer}.weight, {layer}.running_mean, ...) or "keras" ({layer}/kernel
     (kh, kw, in, out), {layer}/gamma, ...).
     """

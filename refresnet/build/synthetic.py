@@ -10,7 +10,7 @@ import numpy as np
 
 from ..families.archs import get_arch
 from .params import Params
-from ..families.schemes import get_scheme
+from ..families.registry import get_scheme
 
 
 class _SyntheticParams(Params):

@@ -8,8 +8,7 @@ from collections import Counter
 
 import numpy as np
 
-from .. import preprocess as _pre
-from ..families.schemes import SCHEMES
+from ..families.registry import SCHEMES, preset_for
 from ..load import load, sniff_format
 from ..model import Model
 from ..weights import canonical, fingerprint, read_weight_dict
@@ -44,7 +43,7 @@ def inspect_report(spec, arch=None):
     weights, row, label, fmt, synthetic = read_weight_dict(spec, arch)
     model = Model(row, weights, path=label, source=fmt)
     try:
-        preset = _pre.preset_for(row, label)
+        preset = preset_for(row, label)
         pre = {"name": preset.name, "description": preset.describe()}
     except ValueError as err:
         pre = {"name": None, "description": str(err)}

@@ -13,6 +13,7 @@ from .. import preprocess as _pre
 from ..datasets import DASK_INSTALL, STORE_KINDS, _need_dask, predict_dataset, softmax
 from ..errors import CLIError
 from ..families import labels as _labels
+from ..families.registry import preset_for
 from ..weights import find_cached_weights, load_model, missing_weights_message
 from .common import EXIT_BAD_INPUT, EXIT_OK, _err
 
@@ -92,7 +93,7 @@ def run_predict(args):
         model, synthetic = load_model(spec, args.arch)
     if not model.include_top or not model.num_classes:
         raise CLIError(f"{model.path}: the file has no classifier (include_top=False), so there is nothing to predict; use inspect")
-    preset = _pre.get_preset(args.preprocess) if args.preprocess else _pre.preset_for(model.arch, model.path)
+    preset = _pre.get_preset(args.preprocess) if args.preprocess else preset_for(model.arch, model.path)
     if args.hf_backend:
         try:
             preset = _pre.with_backend(preset, args.hf_backend)

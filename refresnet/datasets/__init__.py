@@ -53,6 +53,7 @@ import numpy as np
 from .. import preprocess as _pre
 from ..errors import MissingExtraError, ResultsError
 from ..families import labels as _labels
+from ..families.registry import preset_for
 from ..model import Model
 from ..weights import read_weight_dict, weights_fingerprint
 
@@ -454,7 +455,7 @@ def predict_dataset(images, out=None, *, weights, arch=None, model=None, fingerp
         model, fingerprint, _ = open_model(weights, arch)
     if not model.include_top or not model.num_classes:
         raise ValueError(f"{model.path}: the file has no classifier (include_top=False), so there is nothing to predict; use inspect")
-    preset = _pre.get_preset(preprocess) if preprocess else _pre.preset_for(model.arch, model.path)
+    preset = _pre.get_preset(preprocess) if preprocess else preset_for(model.arch, model.path)
     softmax_head = model.arch.head != "logits"
     if store == "logits" and softmax_head:
         raise ValueError(f"{model.path}: this model outputs probabilities (a softmax head), not logits; use --store probabilities")

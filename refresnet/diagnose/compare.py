@@ -57,6 +57,7 @@ import numpy as np
 
 from ..runtime import precision as emulate, executor, ops
 from .. import preprocess
+from ..families.registry import preset_for
 
 # A layer is flagged when its local error exceeds its emulated rounding budget by
 # this factor. The emulated run and a framework's run round the same ops with
@@ -432,7 +433,7 @@ def _input_maps():
 
 def _own_map(model):
     """The input map of the preset the model's weights were made for."""
-    preset = preprocess.preset_for(model.arch, model.path)
+    preset = preset_for(model.arch, model.path)
     if preset.kind == "transformers" or (preset.kind == "torchvision" and preset.name.startswith("timm")):
         # A timm or transformers preset: its own scale and mean/std (a tag may use 0.5/0.5).
         m, s = np.array(preset.mean), np.array(preset.std)

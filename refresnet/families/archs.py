@@ -22,7 +22,7 @@ BASIC_CONVS = ALL_CONVS - {"conv3"}  # a basic block has two 3x3 convs
 @dataclass(frozen=True)
 class Arch:
     name: str
-    naming: str  # a naming scheme of refresnet/families/schemes.py: layer names and weight layout
+    naming: str  # a naming scheme of refresnet/families/registry.py: layer names and weight layout
     block: str  # "basic" | "bottleneck" | "preact" (pre-activation, ResNet V2)
     depths: tuple
     widths: tuple = (64, 128, 256, 512)  # "planes" of each stage

@@ -1,13 +1,13 @@
 """Which row of the architecture table a weight dict belongs to, from names and shapes.
 
-The naming scheme whose detection rule accepts the names (refresnet/families/schemes.py
+The naming scheme whose detection rule accepts the names (refresnet/families/registry.py
 ``detect``) says what they tell about the row (``rows``: candidate field values,
 tried in order); the first row of the table with those values is the answer.
 """
 
 from .archs import ARCHS
 from ..errors import LoadError
-from .schemes import scheme_of
+from .registry import scheme_of
 
 
 def _match(path, naming, **want):

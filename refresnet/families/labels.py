@@ -38,7 +38,7 @@ def _config_names(num_classes, path):
     return config_labels(cfg)
 
 
-#: Where class names come from; a naming scheme's ``labels`` (refresnet/families/schemes.py)
+#: Where class names come from; a naming scheme's ``labels`` (refresnet/families/registry.py)
 #: lists the sources to try, in order. Each gives a tuple of names or None.
 LABEL_SOURCES = {
     "config": _config_names,
@@ -51,7 +51,7 @@ def class_names(arch, num_classes, path=None):
     """The names of the ``num_classes`` outputs of ``arch``'s head: from the first of
     its naming scheme's label sources that has exactly that many, or None (then
     each class is called 'class_<index>')."""
-    from .schemes import SCHEMES
+    from .registry import SCHEMES
 
     scheme = SCHEMES.get(getattr(arch, "naming", None))  # an ONNX graph has no scheme: ImageNet for 1000 classes
     for source in scheme.labels if scheme is not None else ("imagenet",):

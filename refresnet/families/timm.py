@@ -1,4 +1,7 @@
-"""The default pretrained tag of each timm row and its preprocessing, for weights
+"""The timm family: timm/models/resnet.py's names, and the default pretrained tag of
+each timm row with its preprocessing.
+
+The default pretrained tag of each timm row and its preprocessing, for weights
 that come without timm's config.json (a bare state dict, .safetensors or .pth,
 whose names say timm).
 
@@ -22,7 +25,11 @@ take ``input_size`` and ``crop_pct`` unless called with ``use_test_size=True``
 evaluated at 224 (resize 235, crop_pct 0.95), not at its test size 288.
 """
 
+import os
+
+from .. import preprocess as _pre
 from ..preprocess import timm_preset
+from .scheme import Scheme, _TORCH_LAYER, _depths, _has_prefix
 
 TIMM_VERSION = "1.0.31"
 
@@ -109,3 +116,79 @@ def default_preset(model, use_test_size=False):
     p = timm_preset(cfg, use_test_size=use_test_size)
     return dataclasses.replace(p, name=f"timm-{model}.{tag}",
                                source=f"timm {TIMM_VERSION} default_cfgs '{model}.{tag}' (no config.json beside the weights)")
+
+
+def _timm_block(arch, stage, index, n_blocks, extra):
+    # timm/models/resnet.py BasicBlock / Bottleneck (timm 1.0.31): one ReLU module
+    # per call (act1, act2, act3), Identity modules drop_block and aa (called, so
+    # traced), the attention module `se` (SE or ECA) after the last BN, and
+    # `downsample` = (conv, BN) or, with avg_down, (AvgPool2d or Identity, conv, BN).
+    p = f"layer{stage + 1}.{index}"
+    last = "act2" if arch.block == "basic" else "act3"
+    names = {
+        "conv1": f"{p}.conv1", "bn1": f"{p}.bn1", "act1": f"{p}.act1",
+        "conv2": f"{p}.conv2", "bn2": f"{p}.bn2", "act2": f"{p}.act2",
+        "conv3": f"{p}.conv3", "bn3": f"{p}.bn3", "attn": f"{p}.se",
+        "sc_pool": f"{p}.downsample.0",
+        "sc_conv": f"{p}.downsample.{1 if arch.avg_down else 0}",
+        "sc_bn": f"{p}.downsample.{2 if arch.avg_down else 1}",
+        "add": f"~{p}.add", "out": f"{p}.{last}",
+    }
+    if arch.block == "basic":
+        names.pop("act2")
+        drop, aa = names["bn1"], names["act1"]
+    else:
+        drop, aa = names["bn2"], names["act2"]
+    out = [p] + ([f"layer{stage + 1}"] if index == n_blocks - 1 else [])
+    names["aliases"] = {drop: [f"{p}.drop_block"], aa: [f"{p}.aa"], names["sc_bn"]: [f"{p}.downsample"],
+                        names["out"]: out}
+    return names
+
+
+def _is_timm(weights):
+    # What only timm's ResNets have: the deep stem (conv1.0 ... conv1.6), the
+    # avg_down shortcut (downsample.2), the attention module (se.*). A plain timm
+    # resnet50 has torchvision's state dict exactly; its config.json tells them apart.
+    return "conv1.0.weight" in weights or any(".downsample.2." in k or ".se." in k for k in weights if k.startswith("layer"))
+
+
+def _timm_rows(weights, path):
+    # timm's variants: the deep stem's widths, avg_down (downsample.2), attention (se.fc1 / se.conv).
+    depths = _depths(weights, _TORCH_LAYER, range(1, 5))
+    bottleneck = _has_prefix(weights, "layer1.0.conv3.")
+    stem = tuple(int(weights[f"conv1.{i}.weight"].shape[0]) for i in (0, 3, 6) if f"conv1.{i}.weight" in weights)
+    groups, per_group = 1, 64
+    if bottleneck and "layer1.0.conv2.weight" in weights:
+        out_ch, in_pg = weights["layer1.0.conv2.weight"].shape[:2]
+        groups = out_ch // max(int(in_pg), 1)
+        per_group = int(in_pg) * 64 // 64 if groups > 1 else int(out_ch) * 64 // 64
+    keys = list(weights)
+    attn = "se" if any(".se.fc1." in k for k in keys) else ("eca" if any(".se.conv." in k for k in keys) else "")
+    want = dict(block="bottleneck" if bottleneck else "basic", depths=depths, groups=groups, deep_stem=stem,
+                avg_down=any(".downsample.2." in k for k in keys), attn=attn)
+    if groups > 1:
+        want["width_per_group"] = per_group
+    return [("timm", want)]
+
+
+def _timm_preset(arch, path):
+    # The weights' own pretrained_cfg when their config.json says it (timm save_for_hf),
+    # else the model's default tag (timm 1.0.31 default_cfgs; refresnet/families/timm.py).
+    if path is not None and os.path.isfile(str(path)):
+        from .hub import read_config
+
+        cfg, cfg_path = read_config(str(path))
+        if cfg and isinstance(cfg.get("pretrained_cfg"), dict):
+            return _pre.timm_preset(cfg["pretrained_cfg"], source=cfg_path)
+    model = arch.name[len("timm_"):]
+    return default_preset(model) if model in DEFAULT_TAGS else _pre.PRESETS["timm"]
+
+
+SCHEME = Scheme(
+    "timm", "timm", "torch", "NCHW",
+    stem=dict(pad=None, conv="conv1", bn="bn1", act="act1", pool_pad=None, pool="maxpool"),
+    head=dict(avg="global_pool.pool", keepdims=True, flatten="global_pool.flatten", flatten_op="flatten", fc="fc"),
+    aliases={"global_pool.flatten": ["global_pool"]},
+    block_names=_timm_block, detect=_is_timm, rows=_timm_rows, preset=_timm_preset, labels=("config", "imagenet"),
+    summary="timm models/resnet.py",
+)
