@@ -44,9 +44,9 @@ from ..errors import ImageError
 from .cifar import cifar_uint8
 from .image import IMAGE_FORMATS, MAX_IMAGE_PIXELS, load_image, max_image_pixels, open_rgb
 from .keras import keras_float, keras_uint8
-from .pipeline import float_stage, uint8_stage
+from .pipeline import PIPELINES, float_stage, uint8_stage
 from .presets import (CAFFE_MEAN_BGR, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, MAX_PRESET_SIDE,
-                      PRESETS, Preset, get_preset, with_backend)
+                      KINDS, PRESETS, InputMap, Preset, get_preset, with_backend)
 from .timm import timm_preset
 from .torchvision import center_crop_box, torchvision_float, torchvision_resize_size, torchvision_uint8
 from .transformers import (torch_aa_int16_weights, torch_nearest_exact_resize, torch_uint8_resize, transformers_center_crop,

@@ -4,10 +4,13 @@ The pipelines that run a preset are the modules beside this one, one per kind.""
 
 import math
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
+import numpy as np
 from PIL import Image
 
 from ..errors import LoadError
+
 # torchvision/transforms/_presets.py ImageClassification defaults (torchvision 0.29).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -23,11 +26,95 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 
+class InputMap(NamedTuple):
+    """The per-channel affine map from an RGB pixel p (0..255) to the model input:
+    ``x[j] = scale[j] * p[order[j]] + offset[j]`` for each input channel j
+    (``order`` (0, 1, 2) keeps RGB, (2, 1, 0) is the BGR swap)."""
+
+    name: str
+    order: tuple
+    scale: np.ndarray
+    offset: np.ndarray
+
+
+_RGB, _BGR = (0, 1, 2), (2, 1, 0)
+TIMM_TITLE = "timm eval transform"  # timm/data/transforms_factory.py transforms_imagenet_eval: torchvision's steps
+
+
+def _normalize_map(p):
+    # (p * scale - mean) / std (torchvision Normalize after /255; transformers
+    # rescale_factor then normalize): scale / std and -mean / std per channel.
+    mean, std = np.array(p.mean, dtype=np.float64), np.array(p.std, dtype=np.float64)
+    return InputMap(f"{p.name} (x {p.scale:.6g}, mean {tuple(p.mean)}, std {tuple(p.std)}, RGB)", _RGB,
+                    p.scale / std, -mean / std)
+
+
+def _describe_torchvision(p):
+    what = (p.title or "torchvision ImageClassification") + (f" of {p.source}" if p.source else "")
+    return (
+        f"{what}: convert('RGB'), resize shorter side to {p.resize} "
+        f"(PIL {p.interpolation}, antialiased), center crop {p.crop}, /255, "
+        f"normalize mean {tuple(p.mean)} std {tuple(p.std)} (RGB, NCHW)"
+    )
+
+
+def _describe_transformers(p):
+    where = f" from {p.source}" if p.source else " (microsoft/resnet-*'s, no preprocessor_config.json)"
+    if p.backend == "torchvision":
+        how, cls = "torch's uint8 antialiased kernel", "ConvNextImageProcessor, torchvision backend"
+        off, pad = "int((side - {c}) / 2)", "floor of half first"
+    else:
+        how, cls = "PIL", "ConvNextImageProcessorPil, PIL backend"
+        off, pad = "floor((side - {c}) / 2)", "ceil of half first"
+    resample = f"{how} {p.interpolation}" + ("" if p.interpolation == "nearest" else ", antialiased")
+    size = (f"resize to {p.crop}x{p.crop} ({resample}), no crop" if p.warp else
+            f"resize shorter side to {p.resize} ({resample}), center crop "
+            f"{p.crop} (offset {off.format(c=p.crop)}, zero padding {pad})")
+    return (f"transformers {cls}{where}: convert('RGB'), {size}, "
+            f"x {p.scale:.10g}, normalize mean {tuple(p.mean)} std {tuple(p.std)} (RGB, NCHW)")
+
+
+def _describe_cifar(p):
+    return (
+        f"CIFAR: convert('RGB'), resize to {p.resize}x{p.resize} (PIL bilinear, skipped when already that "
+        f"size), /255, normalize mean {p.mean} std {p.std} (RGB, NCHW)"
+    )
+
+
+def _keras_size(p):
+    return f"keras.utils.load_img(target_size=({p.resize}, {p.resize})): convert('RGB'), PIL nearest, no crop"
+
+
+class Kind(NamedTuple):
+    """What one kind of preset is: the layout it feeds, its input map, its prose."""
+
+    layout: str
+    input_map: object  # Preset -> InputMap
+    describe: object  # Preset -> str
+
+
+#: Each kind of preset. The pipelines that run them are the modules beside this one
+#: (refresnet/preprocess/pipeline.py).
+KINDS = {
+    "torchvision": Kind("NCHW", _normalize_map, _describe_torchvision),
+    "cifar": Kind("NCHW", _normalize_map, _describe_cifar),
+    "transformers": Kind("NCHW", _normalize_map, _describe_transformers),
+    # keras imagenet_utils preprocess_input 'caffe': RGB->BGR, minus the BGR mean, 0..255.
+    "keras-caffe": Kind("NHWC", lambda p: InputMap(f"{p.name} (BGR, minus the caffe mean {CAFFE_MEAN_BGR}, 0..255)",
+                                                   _BGR, np.ones(3), -np.array(CAFFE_MEAN_BGR)),
+                        lambda p: f"{_keras_size(p)}; preprocess_input 'caffe': RGB->BGR, minus {CAFFE_MEAN_BGR} (BGR), "
+                                  "no scaling (NHWC)"),
+    # 'tf': x / 127.5 - 1.
+    "keras-tf": Kind("NHWC", lambda p: InputMap(f"{p.name} (x/127.5 - 1, RGB)", _RGB, np.full(3, 1 / 127.5),
+                                                np.full(3, -1.0)),
+                     lambda p: f"{_keras_size(p)}; preprocess_input 'tf': x/127.5 - 1 (RGB, NHWC)"),
+}
+
 
 @dataclass(frozen=True)
 class Preset:
     name: str
-    kind: str  # "torchvision" | "keras-caffe" | "keras-tf" | "cifar"
+    kind: str  # a key of KINDS: "torchvision" | "keras-caffe" | "keras-tf" | "cifar" | "transformers"
     resize: int  # torchvision: shorter side; keras and cifar: target height and width
     crop: int = 224
     mean: tuple = IMAGENET_MEAN  # torchvision and cifar kinds, RGB, 0..1 scale
@@ -37,45 +124,21 @@ class Preset:
     warp: bool = False  # transformers kind: shortest_edge >= 384 resizes to crop x crop, no crop
     backend: str = "pil"  # transformers kind: "pil" (ConvNextImageProcessorPil) or "torchvision" (ConvNextImageProcessor)
     source: str = ""  # the file the preset was read from, if any
+    title: str = ""  # what describe() calls the pipeline, where the kind's name is not it ("timm eval transform")
 
     @property
     def layout(self):
-        return "NCHW" if self.kind in ("torchvision", "cifar", "transformers") else "NHWC"
+        return KINDS[self.kind].layout
+
+    def input_map(self):
+        """The per-channel affine from raw RGB pixels (0..255) to what this preset
+        feeds the model (``InputMap``: channel order, scale, offset), the resize and
+        crop aside: what compare tries against a framework's own input."""
+        return KINDS[self.kind].input_map(self)
 
     def describe(self):
         """Prose built from the preset's own fields (used by inspect, --json, docs)."""
-        if self.kind == "torchvision":
-            what = "timm eval transform" if self.name.startswith("timm") else "torchvision ImageClassification"
-            if self.source:
-                what += f" of {self.source}"
-            return (
-                f"{what}: convert('RGB'), resize shorter side to {self.resize} "
-                f"(PIL {self.interpolation}, antialiased), center crop {self.crop}, /255, "
-                f"normalize mean {tuple(self.mean)} std {tuple(self.std)} (RGB, NCHW)"
-            )
-        if self.kind == "transformers":
-            where = f" from {self.source}" if self.source else " (microsoft/resnet-*'s, no preprocessor_config.json)"
-            if self.backend == "torchvision":
-                how, cls = "torch's uint8 antialiased kernel", "ConvNextImageProcessor, torchvision backend"
-                off, pad = "int((side - {c}) / 2)", "floor of half first"
-            else:
-                how, cls = "PIL", "ConvNextImageProcessorPil, PIL backend"
-                off, pad = "floor((side - {c}) / 2)", "ceil of half first"
-            resample = f"{how} {self.interpolation}" + ("" if self.interpolation == "nearest" else ", antialiased")
-            size = (f"resize to {self.crop}x{self.crop} ({resample}), no crop" if self.warp else
-                    f"resize shorter side to {self.resize} ({resample}), center crop "
-                    f"{self.crop} (offset {off.format(c=self.crop)}, zero padding {pad})")
-            return (f"transformers {cls}{where}: convert('RGB'), {size}, "
-                    f"x {self.scale:.10g}, normalize mean {tuple(self.mean)} std {tuple(self.std)} (RGB, NCHW)")
-        if self.kind == "cifar":
-            return (
-                f"CIFAR: convert('RGB'), resize to {self.resize}x{self.resize} (PIL bilinear, skipped when already that "
-                f"size), /255, normalize mean {self.mean} std {self.std} (RGB, NCHW)"
-            )
-        size = f"keras.utils.load_img(target_size=({self.resize}, {self.resize})): convert('RGB'), PIL nearest, no crop"
-        if self.kind == "keras-caffe":
-            return f"{size}; preprocess_input 'caffe': RGB->BGR, minus {CAFFE_MEAN_BGR} (BGR), no scaling (NHWC)"
-        return f"{size}; preprocess_input 'tf': x/127.5 - 1 (RGB, NHWC)"
+        return KINDS[self.kind].describe(self)
 
 
 PRESETS = {
@@ -95,8 +158,8 @@ PRESETS = {
         Preset("cifar-0-1", "cifar", 32, 32, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
         # timm/models/resnet.py _tcfg / _ttcfg / _rcfg (timm 1.0.31): bicubic, crop 0.875 or 0.95 at 224
         # (the RSB a1/a2/a3 weights resnet50.a1_in1k ...: crop_pct 0.95, test 288 at 1.0).
-        Preset("timm", "torchvision", math.floor(224 / 0.875), 224, interpolation="bicubic"),
-        Preset("timm-rsb", "torchvision", math.floor(224 / 0.95), 224, interpolation="bicubic"),
+        Preset("timm", "torchvision", math.floor(224 / 0.875), 224, interpolation="bicubic", title=TIMM_TITLE),
+        Preset("timm-rsb", "torchvision", math.floor(224 / 0.95), 224, interpolation="bicubic", title=TIMM_TITLE),
         # transformers weights without a preprocessor_config.json: microsoft/resnet-*'s
         # ConvNextImageProcessor values (shortest edge 224, crop_pct 0.875, so the shorter
         # side goes to int(224 / 0.875) = 256; bicubic; x 1/255; ImageNet mean/std).

@@ -3,7 +3,7 @@
 import math
 
 from ..errors import LoadError
-from .presets import IMAGENET_MEAN, IMAGENET_STD, _PIL_FILTERS, Preset, _cfg_number, _cfg_side, _cfg_triple
+from .presets import IMAGENET_MEAN, IMAGENET_STD, TIMM_TITLE, _PIL_FILTERS, Preset, _cfg_number, _cfg_side, _cfg_triple
 
 
 def timm_preset(pretrained_cfg, source="pretrained_cfg", use_test_size=False):
@@ -41,5 +41,5 @@ def timm_preset(pretrained_cfg, source="pretrained_cfg", use_test_size=False):
     resize = _cfg_side(math.floor(h / crop_pct), "input_size / crop_pct", source)
     name = f"timm-{interp}-{h}-crop{crop_pct:g}" + ("" if (mean, std) == (IMAGENET_MEAN, IMAGENET_STD) else "-inception")
     return Preset(name, "torchvision", resize, h, mean, std, interp,
-                  source="" if source == "pretrained_cfg" else source)
+                  source="" if source == "pretrained_cfg" else source, title=TIMM_TITLE)
 
