@@ -6,6 +6,7 @@ import zipfile
 
 from .families.archs import get_arch
 from .families.detect import detect_arch
+from .families.registry import arch_from_config
 from .errors import LoadError
 from .io import guarded, open_regular
 from .model import Model
@@ -94,7 +95,7 @@ def resolve(path, arch=None):
     if arch is not None:
         row = get_arch(arch)
     elif cfg is not None:
-        row = hub.arch_from_config(cfg, cfg_path)
+        row = arch_from_config(cfg, cfg_path)
     else:
         row = detect_arch(weights, path)
     return path, weights, fmt, row, cfg

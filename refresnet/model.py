@@ -6,6 +6,7 @@ import numpy as np
 
 from .runtime import executor, threads
 from .families.archs import get_arch
+from .families.registry import family_of_row
 from .build.graph import build_graph
 
 
@@ -133,7 +134,8 @@ class Model:
         Keras's count_params() includes the moving statistics. ``bn_statistics``
         overrides that choice."""
         if bn_statistics is None:
-            bn_statistics = self.arch.framework == "keras"
+            family = family_of_row(self.arch)  # None for a graph read from a file (ONNX)
+            bn_statistics = family is not None and family.counts_bn_statistics
         kinds = ("w", "bias", "b", "gamma", "beta") + (("mean", "var") if bn_statistics else ())
         return sum(
             v.size for node in self.nodes for k, v in node.kwargs.items() if k in kinds and isinstance(v, np.ndarray)
