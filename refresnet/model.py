@@ -5,6 +5,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .runtime import executor, threads
+from .runtime.precision import STORAGE, check_precision, round_to
 from .families.archs import get_arch
 from .families.registry import family_of_row
 from .build.graph import build_graph
@@ -114,8 +115,6 @@ class Model:
         (refresnet/runtime/precision.py) instead of computing in float64."""
         xi = self._to_internal(x)
         if precision is not None:
-            from .runtime.precision import STORAGE, check_precision, round_to
-
             xi = round_to(xi, STORAGE[check_precision(precision)])
         # Internal nodes ("~" names, such as the add before a block's ReLU) are
         # freed as the walk goes, like any intermediate of the plain call.
