@@ -102,6 +102,8 @@ def test_official_files_are_records_with_their_preprocessing():
         "resnet50-11ad3fa6.pth", "resnet101-cd907fc2.pth", "resnet152-f82ba261.pth", "resnext50_32x4d-1a0047aa.pth",
         "resnext101_32x8d-110c445d.pth", "resnext101_64x4d-173b62eb.pth", "wide_resnet50_2-9ba9bcbe.pth",
         "wide_resnet101_2-d733dc28.pth"}
+    assert [f.hash_prefix for f in official_files("resnet50")] == ["11ad3fa6", "0676ba61", "19c8e357"]
+    assert official_files("keras_resnet50")[0].hash_prefix is None
     assert [f.name for f in official_files("transformers_resnet-50")] == ["microsoft/resnet-50"]
     assert [f.name for f in official_files("timm_resnet50")] == ["timm/resnet50.a1_in1k"]
     assert official_files("timm_resnet50t") == ()  # its default tag is untrained

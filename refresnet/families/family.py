@@ -30,6 +30,7 @@ from typing import Callable, Optional
 from ..errors import LoadError
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_HASH_REGEX = re.compile(r"-([a-f0-9]*)\.")  # torch/hub.py HASH_REGEX
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,14 @@ class WeightFile:
     url: str = ""
     tag: str = ""  # torchvision's IMAGENET1K_V1 / V2, timm's pretrained tag
     downloaded_by: str = ""  # the framework call that downloads it
+
+    @property
+    def hash_prefix(self):
+        """The SHA-256 prefix a torch hub file name carries ("resnet50-11ad3fa6.pth" ->
+        "11ad3fa6": torch 2.14.1 torch/hub.py HASH_REGEX, the hex digits between a dash
+        and a dot, which download_url_to_file checks the download against), or None."""
+        m = _HASH_REGEX.search(self.name) if self.cache == "torch" else None
+        return m.group(1) if m else None
 
 
 def no_naming_hook(params, arch, stem, head):
