@@ -59,3 +59,11 @@ class NodeError(Exception):
         super().__init__(f"layer {name}: {error}")
         self.name = name
         self.error = error
+
+class ImageError(ValueError):
+    """An image file that cannot be used; the message names the file and the problem."""
+
+    def __init__(self, path, reason):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .families.schemes import get_scheme
+from .families.registry import get_family
 from .runtime import backward, executor, losses, threads
 from .runtime.ops import batch_norm as _batch_norm
 
@@ -167,7 +167,7 @@ def grad(model, x, labels, loss="cross_entropy", reduction="mean", label_smoothi
     if loss == "sparse_categorical_crossentropy" and (reduction != "mean" or label_smoothing):
         raise ValueError("grad: 'sparse_categorical_crossentropy' takes Keras's default reduction (the mean) "
                          f"and no label smoothing; got reduction={reduction!r}, label_smoothing={label_smoothing!r}")
-    keras = get_scheme(model.arch.naming).keys == "keras"
+    keras = get_family(model.arch.naming).keys.name == "keras"
     xi = model._to_internal(x)
     nodes = model.nodes
     logits_name = _loss_node(model, loss)

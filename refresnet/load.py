@@ -3,13 +3,13 @@
 import os
 
 from .errors import LoadError
-from .families import hub
 from .families.archs import get_arch
 from .families.detect import detect_arch
 from .families.onnx import OnnxArch, input_check, recognise
 from .io import guarded
 from .io import hub as hub_files
 from .io.formats import sniff
+from .families.registry import arch_from_config
 from .model import Model
 from .runtime.executor import Program
 
@@ -37,7 +37,7 @@ def _read_weights(path):
 def resolve(path, arch=None):
     """(weights file, weights dict, format, Arch row, config dict or None) for a
     weight file or a snapshot directory: a config.json beside the weights decides
-    the architecture (refresnet/families/hub.py), else the names and shapes do."""
+    the architecture (its family's config parser, families.registry.arch_from_config), else the names and shapes do."""
     path = os.fspath(path)
     if os.path.isdir(path):
         path = hub_files.weights_in_snapshot(path)
@@ -46,7 +46,7 @@ def resolve(path, arch=None):
     if arch is not None:
         row = get_arch(arch)
     elif cfg is not None:
-        row = hub.arch_from_config(cfg, cfg_path)
+        row = arch_from_config(cfg, cfg_path)
     else:
         row = detect_arch(weights, path)
     return path, weights, fmt, row, cfg

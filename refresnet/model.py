@@ -6,7 +6,9 @@ import numpy as np
 
 from .errors import NodeError
 from .runtime import executor, threads
+from .runtime.precision import STORAGE, check_precision, round_to
 from .families.archs import get_arch
+from .families.registry import family_of_row
 from .build.graph import build_graph
 
 
@@ -114,8 +116,6 @@ class Model:
         (refresnet/runtime/precision.py) instead of computing in float64."""
         xi = self._to_internal(x)
         if precision is not None:
-            from .runtime.precision import STORAGE, check_precision, round_to
-
             xi = round_to(xi, STORAGE[check_precision(precision)])
         # Internal nodes ("~" names, such as the add before a block's ReLU) are
         # freed as the walk goes, like any intermediate of the plain call.
@@ -134,7 +134,8 @@ class Model:
         Keras's count_params() includes the moving statistics. ``bn_statistics``
         overrides that choice."""
         if bn_statistics is None:
-            bn_statistics = self.arch.framework == "keras"
+            family = family_of_row(self.arch)  # None for a graph read from a file (ONNX)
+            bn_statistics = family is not None and family.counts_bn_statistics
         kinds = ("w", "bias", "b", "gamma", "beta") + (("mean", "var") if bn_statistics else ())
         return sum(
             v.size for node in self.nodes for k, v in node.kwargs.items() if k in kinds and isinstance(v, np.ndarray)

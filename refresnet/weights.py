@@ -7,44 +7,17 @@ come through here, so that one spec gives one Model everywhere.
 
 import hashlib
 import os
+from typing import NamedTuple
 
 import numpy as np
 
 from .build.synthetic import synthetic_weights
 from .errors import CLIError
 from .io import hub
-from .families.archs import ARCHS, get_arch
-from .families.timm_cfgs import DEFAULT_TAGS, hub_repo as timm_repo
+from .families.archs import get_arch
+from .families.registry import get_family, official_files
 from .load import resolve
 from .model import Model
-
-
-# Official weight files by architecture, preferred first (torchvision's DEFAULT is
-# V2 where one exists). Names and hosts: docs/FACTS.md §1 and §2.
-TORCH_HUB_URL = "https://download.pytorch.org/models/"
-KERAS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
-
-
-OFFICIAL_FILES = {
-    "resnet50": ["resnet50-11ad3fa6.pth", "resnet50-0676ba61.pth", "resnet50-19c8e357.pth"],
-    "resnet18": ["resnet18-f37072fd.pth", "resnet18-5c106cde.pth"],
-    "resnet34": ["resnet34-b627a593.pth", "resnet34-333f7ec4.pth"],
-    "resnet101": ["resnet101-cd907fc2.pth", "resnet101-63fe2227.pth", "resnet101-5d3b4d8f.pth"],
-    "resnet152": ["resnet152-f82ba261.pth", "resnet152-394f9c45.pth", "resnet152-b121ed2d.pth"],
-    "resnext50_32x4d": ["resnext50_32x4d-1a0047aa.pth", "resnext50_32x4d-7cdf4587.pth"],
-    "resnext101_32x8d": ["resnext101_32x8d-110c445d.pth", "resnext101_32x8d-8ba56ff5.pth"],
-    "resnext101_64x4d": ["resnext101_64x4d-173b62eb.pth"],
-    "wide_resnet50_2": ["wide_resnet50_2-9ba9bcbe.pth", "wide_resnet50_2-95faca4d.pth"],
-    "wide_resnet101_2": ["wide_resnet101_2-d733dc28.pth", "wide_resnet101_2-32ee1156.pth"],
-    "keras_resnet50": ["resnet50_weights_tf_dim_ordering_tf_kernels.h5"],
-    "keras_resnet101": ["resnet101_weights_tf_dim_ordering_tf_kernels.h5"],
-    "keras_resnet152": ["resnet152_weights_tf_dim_ordering_tf_kernels.h5"],
-    "keras_resnet50v2": ["resnet50v2_weights_tf_dim_ordering_tf_kernels.h5"],
-    "keras_resnet101v2": ["resnet101v2_weights_tf_dim_ordering_tf_kernels.h5"],
-    "keras_resnet152v2": ["resnet152v2_weights_tf_dim_ordering_tf_kernels.h5"],
-    # The old-named Keras ResNet50 file has the same name as the new one.
-    "keras_resnet50_old": ["resnet50_weights_tf_dim_ordering_tf_kernels.h5"],
-}
 
 
 # ------------------------------------------------------------------ weights
@@ -64,58 +37,54 @@ def keras_model_dirs():
     return [os.path.join(os.path.expanduser("~"), ".keras", "models"), os.path.join("/tmp", ".keras", "models")]
 
 
-# The Hub repositories of the rows' default weights: each timm row's default tag
-# (refresnet/families/timm_cfgs.py, timm's hf_hub_id "timm/" + model.tag) and Microsoft's
-# transformers ResNets (the microsoft/resnet-* configs of archs.py).
-TRANSFORMERS_REPOS = {f"transformers_resnet-{d}": f"microsoft/resnet-{d}" for d in (18, 26, 34, 50, 101, 152)}
+#: Where each kind of WeightFile (refresnet/families/family.py ``cache``) is kept.
+def cache_dirs(cache):
+    """The directories a framework keeps its downloads of kind ``cache`` in."""
+    if cache == "torch":
+        return [torch_checkpoint_dir()]
+    if cache == "keras":
+        return keras_model_dirs()
+    raise ValueError(f"unknown weight cache {cache!r}; expected 'torch', 'keras' or 'hub'")
 
 
 def hub_repo(name):
     """The Hub repository ("ORG/NAME") of row ``name``'s default weights, or None."""
-    if name.startswith("timm_") and name[len("timm_"):] in DEFAULT_TAGS:
-        return timm_repo(name[len("timm_"):])
-    return TRANSFORMERS_REPOS.get(name)
+    return next((f.name for f in official_files(name) if f.cache == "hub"), None)
 
 
 def find_cached_weights(arch=None):
-    """(path, arch name) of the first official file found in the framework caches:
-    the torch hub and Keras caches (OFFICIAL_FILES), then the Hugging Face Hub
-    cache (refresnet.io.hub.hub_cache_dir) for the rows whose default weights are a
-    Hub repository, a snapshot directory (the one refs/main names first) that holds
-    a weight file."""
-    names = [arch] if arch is not None else list(OFFICIAL_FILES) + [n for n in ARCHS if hub_repo(n)]
-    for name in names:
-        row = get_arch(name)
-        dirs = [torch_checkpoint_dir()] if row.framework == "torchvision" else keras_model_dirs()
-        for fname in OFFICIAL_FILES.get(name, []):
-            for d in dirs:
-                p = os.path.join(d, fname)
-                if os.path.isfile(p):
-                    return p, name
-        repo = hub_repo(name)
-        for snap in hub.cached_snapshots(repo) if repo else []:
-            if any(os.path.isfile(os.path.join(snap, f)) for f in hub.WEIGHT_FILES[:2]):
-                return snap, name
+    """(path, arch name) of the first official file (the families' WeightFile
+    records) found in the framework caches: the torch hub and Keras caches, then
+    the Hugging Face Hub cache (refresnet.io.hub.hub_cache_dir) for the rows
+    whose default weights are a Hub repository, a snapshot directory (the one
+    refs/main names first) that holds a weight file."""
+    if arch is not None:
+        get_arch(arch)  # an unknown name lists the valid ones
+    for f in official_files(arch):
+        if f.cache == "hub":
+            for snap in hub.cached_snapshots(f.name):
+                if any(os.path.isfile(os.path.join(snap, w)) for w in hub.WEIGHT_FILES[:2]):
+                    return snap, f.arch
+            continue
+        for d in cache_dirs(f.cache):
+            p = os.path.join(d, f.name)
+            if os.path.isfile(p):
+                return p, f.arch
     return None, None
 
 
 def missing_weights_message(arch):
-    name = arch or "resnet50"
-    row = get_arch(name)
-    files = OFFICIAL_FILES.get(name)
-    repo = hub_repo(name)
+    name = get_arch(arch or "resnet50").name
+    files = official_files(name)
     searched = ", ".join([torch_checkpoint_dir()] + keras_model_dirs() + [hub.hub_cache_dir()])
-    if repo and not files:
-        lib = (f"timm.create_model('{repo.split('/', 1)[1]}', pretrained=True)" if row.framework == "timm"
-               else f"transformers.ResNetForImageClassification.from_pretrained('{repo}')")
-        where = (f"the Hub repository {repo} into {hub.hub_cache_dir()}/models--{repo.replace('/', '--')}/ "
-                 f"(what {lib} downloads)")
-    elif not files:
+    if not files:
         return f"no --weights given, and {name} has no official weight file to look for; pass --weights FILE or --weights synthetic:{name}"
-    elif row.framework == "torchvision":
-        where = f"{TORCH_HUB_URL}{files[0]} into {torch_checkpoint_dir()}/ (what torchvision.models.{name}(weights='DEFAULT') downloads)"
+    f = files[0]
+    if f.cache == "hub":
+        where = (f"the Hub repository {f.name} into {hub.hub_cache_dir()}/models--{f.name.replace('/', '--')}/ "
+                 f"(what {f.downloaded_by} downloads)")
     else:
-        where = f"{KERAS_URL}{files[0]} into {keras_model_dirs()[0]}/ (what keras.applications downloads)"
+        where = f"{f.url} into {cache_dirs(f.cache)[0]}/ (what {f.downloaded_by} downloads)"
     return (
         f"no --weights given and no official weight file found in {searched}; get {where}, "
         f"or pass --weights FILE, or --weights synthetic:{name} to run on seeded synthetic weights"
@@ -148,37 +117,55 @@ def synthetic_label(arch, seed):
 
 def read_weight_dict(spec, arch=None):
     """(weights dict, Arch row, path label, format name, synthetic?) for a path or a
-    synthetic:ARCH[:SEED] spec."""
+    synthetic:ARCH[:SEED] spec (its head: the family's published one, CIFAR-10's
+    10 classes or ImageNet's 1000)."""
 
     if spec.startswith("synthetic:"):
         name, seed = parse_synthetic(spec)
         if arch is not None and get_arch(arch).name != name:
             raise CLIError(f"{spec}: --arch {arch} contradicts the synthetic architecture {name}")
         row = get_arch(name)
-        classes = 10 if row.naming in ("cifar", "keras-cifar") else 1000  # CIFAR-10 / ImageNet-1k heads
+        classes = get_family(row.naming).num_classes
         return synthetic_weights(name, seed=seed, num_classes=classes), row, synthetic_label(name, seed), "synthetic", True
     # A file or a Hub snapshot directory; a config.json beside the weights decides the row.
     path, weights, fmt, row, _ = resolve(spec, arch)
     return weights, row, path, fmt, False
 
 
-def load_model(spec, arch=None):
-    """(Model, synthetic?) for a path or a synthetic:ARCH[:SEED] spec."""
+class Opened(NamedTuple):
+    """What a weight spec opens to (refresnet.weights.open_model)."""
+
+    model: Model
+    fingerprint: str  # weights_fingerprint: the same for the same tensors in any format or layout
+    synthetic: bool
+    tensors: tuple = ()  # with tensors=True: (name, stored shape, stored dtype, L2 norm, hash), names sorted
+
+
+def open_model(spec, arch=None, tensors=False):
+    """The Model of a path, a Hub snapshot directory or a synthetic:ARCH[:SEED] spec,
+    with its weights' fingerprint: the one way every command (predict, compare,
+    inspect, agree's runs, the dataset workers) builds its Model from what the
+    user named. ``tensors``: also each tensor's stored shape and dtype, and the L2
+    norm and hash of its float64 values in torch layout (inspect)."""
     weights, row, label, fmt, synthetic = read_weight_dict(spec, arch)
-    return Model(row, weights, path=label, source=fmt, consume=True), synthetic
+    fp, table = _hash_tensors(weights, row.naming, tensors)
+    model = Model(row, weights, path=label, source=fmt, consume=True)
+    return Opened(model, fp, synthetic, table)
+
+
+def load_model(spec, arch=None):
+    """(Model, synthetic?) for a path or a synthetic:ARCH[:SEED] spec (open_model's)."""
+    opened = open_model(spec, arch)
+    return opened.model, opened.synthetic
 
 
 # ------------------------------------------------------------------ inspect
 def canonical(name, value, naming):
-    """A tensor as float64 in torch layout, whatever the file's layout: Keras conv
-    kernels (kh, kw, in, out) -> (out, in, kh, kw); Keras Dense (in, out) -> (out, in)."""
+    """A tensor as float64 in torch layout, whatever the file's layout: the family's
+    key style says how (Keras conv kernels (kh, kw, in, out) -> (out, in, kh, kw),
+    Keras Dense (in, out) -> (out, in); torch files as they are)."""
     a = np.asarray(value, dtype=np.float64)
-    if naming in ("keras", "keras-old"):
-        if a.ndim == 4:
-            a = a.transpose(3, 2, 0, 1)
-        elif a.ndim == 2:
-            a = a.T
-    return np.ascontiguousarray(a)
+    return np.ascontiguousarray(get_family(naming).keys.to_torch(a))
 
 
 def fingerprint(a):
@@ -188,10 +175,23 @@ def fingerprint(a):
     return h.hexdigest()[:16]
 
 
+def _hash_tensors(weights, naming, tensors=False):
+    """(weights fingerprint, per-tensor table or ()): every tensor in torch layout
+    as the family's key style says; see ``weights_fingerprint`` and ``Opened.tensors``."""
+    whole = hashlib.sha256()
+    table = []
+    for name in sorted(weights):
+        v = weights[name]
+        c = canonical(name, v, naming)
+        fp = fingerprint(c)
+        whole.update(f"{name}={fp};".encode())
+        if tensors:
+            table.append((name, tuple(np.shape(v)), str(getattr(v, "dtype", type(v).__name__)),
+                          float(np.sqrt(np.sum(c * c))), fp))
+    return whole.hexdigest()[:16], tuple(table)
+
+
 def weights_fingerprint(weights, naming):
     """The weights' fingerprint that inspect prints: SHA-256 over every tensor's
     fingerprint (name=hash;, names sorted), 16 hex digits."""
-    whole = hashlib.sha256()
-    for name in sorted(weights):
-        whole.update(f"{name}={fingerprint(canonical(name, weights[name], naming))};".encode())
-    return whole.hexdigest()[:16]
+    return _hash_tensors(weights, naming)[0]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import refresnet
-from refresnet.families import hub
+from refresnet.families.registry import arch_from_config
 from fixtures import hub_fixture as hf
 from fixtures import tv_fixture as tv
 from fixtures.sketch import failures as layer_failures
@@ -34,7 +34,7 @@ def fixture_and_model(key):
     assert tv.weights_digest(weights) == str(fx["weights_sha256"]), f"{key}: regenerated weights differ; rerun {hf.REGEN_COMMAND} {key}"
     spec = json.loads(str(fx["spec_json"]))
     # No row named: the row a transformers config.json with this ResNetConfig gives.
-    arch = spec["arch"] or hub.arch_from_config(dict(spec["config"], model_type="resnet"), "config.json")
+    arch = spec["arch"] or arch_from_config(dict(spec["config"], model_type="resnet"), "config.json")
     return fx, refresnet.build(arch, weights)
 
 

@@ -8,6 +8,7 @@ import pytest
 
 import refresnet
 from refresnet.build import synthetic
+from refresnet.families.registry import get_family
 
 
 @functools.lru_cache(maxsize=None)
@@ -17,7 +18,7 @@ def _weights(name):
     # float64 tensors of the whole table would be about 7 GB).
     # Nor does making them: the seeded generator is swapped for zeros (calloc'd
     # pages never touched), which took most of this file's time for the big rows.
-    classes = 10 if "cifar" in name else 1000
+    classes = get_family(refresnet.ARCHS[name].naming).num_classes  # CIFAR-10's 10 or ImageNet's 1000
     with mock.patch.object(synthetic._SyntheticParams, "_generate", lambda self, key, shape: np.zeros(shape)):
         real = synthetic.synthetic_weights(name, seed=0, num_classes=classes, calibrate=False)
     return {k: np.broadcast_to(np.zeros((), dtype=v.dtype), v.shape) for k, v in real.items()}

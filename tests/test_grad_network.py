@@ -31,7 +31,7 @@ import pytest
 import refresnet
 from refresnet.grad import _forward, _loss_node, _tensor_name  # the module (refresnet.grad itself is the function)
 from refresnet.build.synthetic import synthetic_weights
-from refresnet.families.schemes import get_scheme
+from refresnet.families.registry import get_family
 from refresnet.runtime import backward as bw
 from refresnet.runtime import losses
 from tolerances import FD_NETWORK_RTOL
@@ -105,7 +105,7 @@ def test_directional_derivative_matches_central_differences(arch, shape, train, 
         analytic = np.sum(g.input * dx)
         for node in m.nodes:
             for k, d in dirs.get(node.name, {}).items():
-                name, layout = _tensor_name(node, k, keras=get_scheme(m.arch.naming).keys == "keras")
+                name, layout = _tensor_name(node, k, keras=get_family(m.arch.naming).keys.name == "keras")
                 analytic += np.sum(_internal(g.params[name], layout) * d)
         plus = _loss(m, _perturbed(m.nodes, dirs, h), x + h * dx, labels, train)
         minus = _loss(m, _perturbed(m.nodes, dirs, -h), x - h * dx, labels, train)

@@ -177,12 +177,12 @@ def test_the_same_through_the_preset_of_a_transformers_model(tmp_path):
     """End to end: the transformers preset reads the file beside the weights."""
     from refresnet.families.archs import ARCHS
     from refresnet.errors import LoadError
-    from refresnet.families import schemes
+    from refresnet.families import transformers as family
 
     path = mk.build("preprocessor_tiny_crop", tmp_path)
     row = next(a for a in ARCHS.values() if a.naming == "transformers")
     with pytest.raises(LoadError, match="preprocessor_config.json: 'crop_pct'"):
-        schemes._transformers_preset(row, path)
+        family._transformers_preset(row, path)
 
 
 @pytest.mark.parametrize("cfg, field", [

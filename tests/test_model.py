@@ -5,13 +5,14 @@ import pytest
 
 import refresnet
 from refresnet.build.synthetic import synthetic_weights
+from refresnet.families.registry import get_family
 
 
 @pytest.mark.parametrize("arch", ["resnet18", "resnext50_32x4d", "keras_resnet50", "keras_resnet50v2", "cifar_resnet20"])
 def test_call_is_bitwise_the_traced_output(arch):
     # __call__ runs a fused, in-place plan; it must do the same IEEE operations as
     # the node-by-node trace.
-    classes = 10 if arch.startswith("cifar") else 1000
+    classes = get_family(refresnet.ARCHS[arch].naming).num_classes
     model = refresnet.build(arch, synthetic_weights(arch, seed=3, num_classes=classes))
     shape = (2, 3, 40, 36) if model.arch.layout == "NCHW" else (2, 40, 36, 3)
     x = np.random.default_rng(0).normal(size=shape)

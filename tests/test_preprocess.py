@@ -17,6 +17,7 @@ from PIL import Image
 from fixtures import make_preprocess_fixtures as mk
 from refresnet import preprocess as P
 from refresnet.families.archs import ARCHS, get_arch
+from refresnet.families.registry import preset_for
 from tolerances import FLOAT32_RTOL, rel_err
 
 REGEN = "python tests/fixtures/make_preprocess_fixtures.py"
@@ -121,14 +122,14 @@ def test_center_crop_rounds_half_to_even_like_torchvision():
 
 
 def test_preset_follows_weights_origin():
-    assert P.preset_for(get_arch("resnet50"), "/x/resnet50-0676ba61.pth").name == "torchvision"
-    assert P.preset_for(get_arch("resnet50"), "/x/resnet50-11ad3fa6.pth").name == "torchvision-232"
-    assert P.preset_for(get_arch("resnext101_64x4d"), "resnext101_64x4d-173b62eb.pth").name == "torchvision-232"
-    assert P.preset_for(get_arch("resnet50"), "my_finetune.pth").name == "torchvision"
-    assert P.preset_for(get_arch("keras_resnet50")).name == "keras-caffe"
-    assert P.preset_for(get_arch("keras_resnet50_old")).name == "keras-caffe"
-    assert P.preset_for(get_arch("keras_resnet101v2")).name == "keras-tf"
-    assert P.preset_for(get_arch("cifar_resnet20")).name == "cifar"
+    assert preset_for(get_arch("resnet50"), "/x/resnet50-0676ba61.pth").name == "torchvision"
+    assert preset_for(get_arch("resnet50"), "/x/resnet50-11ad3fa6.pth").name == "torchvision-232"
+    assert preset_for(get_arch("resnext101_64x4d"), "resnext101_64x4d-173b62eb.pth").name == "torchvision-232"
+    assert preset_for(get_arch("resnet50"), "my_finetune.pth").name == "torchvision"
+    assert preset_for(get_arch("keras_resnet50")).name == "keras-caffe"
+    assert preset_for(get_arch("keras_resnet50_old")).name == "keras-caffe"
+    assert preset_for(get_arch("keras_resnet101v2")).name == "keras-tf"
+    assert preset_for(get_arch("cifar_resnet20")).name == "cifar"
     with pytest.raises(ValueError, match="expected one of torchvision, torchvision-232, keras-caffe, keras-tf, cifar"):
         P.get_preset("caffe")
 
@@ -308,7 +309,7 @@ def _beside_weights(tmp_path, cfg):
 @pytest.mark.parametrize("key", ["resnet50", "saved", "pad", "warp384", "rescale", "hf_tiny"])
 def test_transformers_processor_uint8_bit_exact_and_float_within_float32(key, image_paths, tmp_path):
     rec = _hf_rec()
-    preset = P.preset_for(get_arch("transformers_resnet-50"), _beside_weights(tmp_path, _hf_cfgs()[key]))
+    preset = preset_for(get_arch("transformers_resnet-50"), _beside_weights(tmp_path, _hf_cfgs()[key]))
     assert preset.kind == "transformers" and preset.source.endswith("preprocessor_config.json")
     _check_against_record(rec, key, preset, image_paths)
 
@@ -322,7 +323,7 @@ def test_transformers_torchvision_backend_uint8_bit_exact_and_float_within_float
 
     rec = _hf_rec("hf_preprocess_tv")
     cfgs = {**_hf_cfgs(), **hf.HF_PREPROCESS_TV}
-    preset = P.with_backend(P.preset_for(get_arch("transformers_resnet-50"), _beside_weights(tmp_path, cfgs[key])),
+    preset = P.with_backend(preset_for(get_arch("transformers_resnet-50"), _beside_weights(tmp_path, cfgs[key])),
                             "torchvision")
     assert preset.backend == "torchvision" and preset.name.endswith("-torchvision")
     assert preset == P.transformers_preset(cfgs[key], source=preset.source, backend="torchvision")
@@ -377,7 +378,7 @@ def test_transformers_crop_offset_floors_where_torchvision_rounds(image_paths):
 def test_transformers_preset_without_processor_file_is_microsoft_resnets(tmp_path):
     weights = tmp_path / "model.safetensors"
     weights.write_bytes(b"")
-    p = P.preset_for(get_arch("transformers_resnet-50"), str(weights))
+    p = preset_for(get_arch("transformers_resnet-50"), str(weights))
     assert (p.name, p.resize, p.crop, p.interpolation, p.mean, p.std) == (
         "transformers", 256, 224, "bicubic", P.IMAGENET_MEAN, P.IMAGENET_STD)
     assert "microsoft/resnet" in p.describe()
@@ -404,7 +405,7 @@ def test_broken_preprocessor_config_is_a_load_error_naming_the_file(tmp_path, te
     from refresnet import LoadError
 
     with pytest.raises(LoadError) as info:
-        P.preset_for(get_arch("transformers_resnet-50"), _beside_weights(tmp_path, text))
+        preset_for(get_arch("transformers_resnet-50"), _beside_weights(tmp_path, text))
     msg = str(info.value)
     assert "preprocessor_config.json" in msg and all(w in msg for w in words), msg
 
@@ -429,7 +430,7 @@ def _as_timm_eval(data_config):
 
 
 def test_timm_default_tag_table_is_timms_default_cfgs():
-    from refresnet.families import timm_cfgs
+    from refresnet.families import timm as timm_cfgs
 
     rec = _timm_cfgs()
     assert rec["timm_version"] == timm_cfgs.TIMM_VERSION
@@ -451,7 +452,7 @@ def test_timm_default_tag_table_is_timms_default_cfgs():
 def test_timm_weights_without_config_take_the_default_tag(tmp_path):
     weights = tmp_path / "resnet50_state_dict.safetensors"
     weights.write_bytes(b"")
-    p = P.preset_for(get_arch("timm_resnet50"), str(weights))
+    p = preset_for(get_arch("timm_resnet50"), str(weights))
     # resnet50.a1_in1k at resolve_data_config's train size: 224, crop_pct 0.95 -> resize 235, bicubic.
     assert (p.name, p.resize, p.crop, p.interpolation) == ("timm-resnet50.a1_in1k", 235, 224, "bicubic")
     assert "resnet50.a1_in1k" in p.describe() and "no config.json" in p.describe()
@@ -482,6 +483,6 @@ def test_broken_timm_pretrained_cfg_is_a_load_error_naming_the_file(tmp_path, cf
     (tmp_path / "config.json").write_text(json.dumps({"architecture": "resnet50", "pretrained_cfg": cfg}))
     (tmp_path / "model.safetensors").write_bytes(b"")
     with pytest.raises(LoadError) as info:
-        P.preset_for(get_arch("timm_resnet50"), str(tmp_path / "model.safetensors"))
+        preset_for(get_arch("timm_resnet50"), str(tmp_path / "model.safetensors"))
     msg = str(info.value)
     assert "config.json" in msg and all(w in msg for w in words), msg

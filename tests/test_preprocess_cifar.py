@@ -7,6 +7,7 @@ from PIL import Image
 from refresnet import preprocess
 from refresnet.families.labels import CIFAR10_LABELS, label
 from refresnet.families.archs import ARCHS
+from refresnet.families.registry import preset_for
 from tolerances import FLOAT32_RTOL, OP_RTOL, rel_err
 
 PHOTO = preprocess.__file__.replace("preprocess.py", "data/chelsea.jpg")
@@ -32,7 +33,7 @@ def test_imagenet_stats_variant_uses_the_imagenet_constants(tmp_path):
 
 
 def test_cifar_networks_default_to_cifar_preprocessing():
-    assert preprocess.preset_for(ARCHS["cifar_resnet56"]).name == "cifar"
+    assert preset_for(ARCHS["cifar_resnet56"]).name == "cifar"
     assert "0.4914" in preprocess.get_preset("cifar").describe()
 
 

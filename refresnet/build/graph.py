@@ -11,10 +11,10 @@ residual add); an "alias" node gives a second name to an existing output
 
 import math
 
-from ..families.archs import eca_kernel_size, expansion, se_channels, stage_width
+from ..families.arch import eca_kernel_size, expansion, se_channels, stage_width
+from ..families.registry import get_family
 from ..runtime.executor import Node
 from .params import Params
-from ..families.schemes import get_scheme
 
 
 class _Emitter:
@@ -143,42 +143,25 @@ def build_graph(arch, weights, include_top=None, pooling=None, path=None, consum
     `weights` (a dict in the row's naming). include_top None means: if the weights
     have a classifier. Returns (nodes, info) with info = dict(include_top,
     pooling, num_classes, output)."""
-    p = Params(weights, get_scheme(arch.naming).keys, path, consume=consume)
-    return _build_with(arch, p, include_top, pooling)
+    p = Params(weights, get_family(arch.naming).keys, path, consume=consume)
+    return build_with(arch, p, include_top, pooling)
 
 
-def _build_with(arch, p, include_top=None, pooling=None):
+def build_with(arch, p, include_top=None, pooling=None):
+    """``build_graph`` on a Params (synthetic weights hand their own)."""
     e = _Emitter(arch, p)
-    scheme = get_scheme(arch.naming)
-    stem = dict(scheme.stem)
-    head = dict(scheme.head)
-    e.aliases.update(scheme.aliases)
-    block_names = scheme.block_names
+    family = get_family(arch.naming)
+    e.aliases.update(family.aliases)
+    # The family's naming hook: what this checkpoint's own names change (the CIFAR
+    # code's shortcut module, Keras's auto-name counters), before any node is named.
+    stem, head, extra = family.naming(p, arch, dict(family.stem), dict(family.head))
+    x = _emit_stem(e, arch, stem)
+    x, channels = _emit_stages(e, arch, family.block_names, extra, x)
+    return _emit_head(e, arch, head, x, channels, include_top, pooling)
 
-    extra = {}
-    if arch.naming == "cifar":
-        # Which module names this CIFAR checkpoint uses (the table row fixes the graph).
-        if any(p.has(f"layer{s}.0.downsample") for s in (2, 3)):
-            extra["shortcut_name"] = "downsample"
-        elif arch.shortcut == "A" and any(p.has(f"layer{s}.0.shortcut") for s in (2, 3)):
-            extra["shortcut_name"] = "shortcut"
-        if p.has("fc") and not p.has("linear"):
-            head = dict(head, fc="fc")
-    if arch.naming == "keras-cifar":
-        # Keras's auto names: the first layer of a class is "conv2d" in Keras 3 and
-        # TF2 tf.keras, "conv2d_1" in standalone Keras 2.x; count on from there.
-        start = 1 if p.has("conv2d_1") and not p.has("conv2d") else 0
-        counts = {}
 
-        def auto(kind):
-            k = counts.get(kind, start)
-            counts[kind] = k + 1
-            return kind if k == 0 else f"{kind}_{k}"
-
-        extra["auto"] = auto
-        stem = {k: (auto(v) if k in ("conv", "bn", "act") else v) for k, v in stem.items()}
-        head = {k: (auto(v) if k not in ("flatten_op", "keepdims") else v) for k, v in head.items()}  # one of each class: its first name
-
+def _emit_stem(e, arch, stem):
+    """The stem: conv (7x7, 3x3 or timm's deep stem), BN, ReLU, max pool (each as the row says)."""
     x = "input"
     w0 = arch.stem_width
     if arch.deep_stem:
@@ -209,9 +192,12 @@ def _build_with(arch, p, include_top=None, pooling=None):
     else:
         x = e.node(stem["pool_pad"], "zero_pad2d", (x,), padding=arch.pool_pad)
         x = e.node(stem["pool"], "max_pool2d", (x,), kernel_size=3, stride=2)
+    return x
 
-    cin = w0
-    auto_pool = 0
+
+def _emit_stages(e, arch, block_names, extra, x):
+    """The residual stages; returns (output name, channels)."""
+    cin = arch.stem_width
     for stage, depth in enumerate(arch.depths):
         width = stage_width(arch, stage)
         cout = arch.widths[stage] * expansion(arch)
@@ -221,16 +207,16 @@ def _build_with(arch, p, include_top=None, pooling=None):
                 stride = arch.stage_strides[stage] if index == depth - 1 else 1
             else:
                 stride = arch.stage_strides[stage] if index == 0 else 1
-            if arch.block == "preact":
-                project = index == 0
-                if stride > 1 and not project:
-                    # Keras auto-names these weightless pools in creation order.
-                    names["sc_pool"] = "max_pooling2d" + (f"_{auto_pool}" if auto_pool else "")
-                    auto_pool += 1
-            else:
-                project = stride != 1 or cin != cout
+            # ResNet V2 projects in the first block of every stage; the others where the shape changes.
+            project = index == 0 if arch.block == "preact" else (stride != 1 or cin != cout)
             x, cin = _emit_block(e, arch, names, x, cin, width, cout, stride, project)
+    return x, cin
 
+
+def _emit_head(e, arch, head, x, cin, include_top, pooling):
+    """ResNet V2's post-activation, then the classifier (or the pooling of a
+    feature extractor); checks every tensor of the file was used."""
+    p = e.p
     if arch.block == "preact":
         x = e.bn(head["post_bn"], x, cin)
         x = e.node(head["post_act"], "relu", (x,))

@@ -1,8 +1,9 @@
 """Taking a model's tensors out of a weight dict by name, checking each shape.
 
-Each naming scheme states how a layer's tensors are keyed and laid out in the
-file; the builder asks for a layer by name and gets float64 arrays in
-refresnet's internal layout (torch's: conv (out, in/groups, kh, kw), linear (out, in)).
+Each family states how a layer's tensors are keyed and laid out in the file (its
+``KeyStyle``, refresnet/families/family.py); the builder asks for a layer by name
+and gets float64 arrays in refresnet's internal layout (torch's: conv (out,
+in/groups, kh, kw), linear (out, in)).
 """
 
 import numpy as np
@@ -16,8 +17,8 @@ IGNORED_SUFFIXES = (".num_batches_tracked",)
 class Params:
     """Hands out a weight dict's tensors to the builder and remembers which were used.
 
-    ``keys``: a naming scheme's key kind (refresnet/families/schemes.py): "torch"
-    ({layer}.weight, {layer}.running_mean, ...) or "keras" ({layer}/kernel
+    ``keys``: the family's ``KeyStyle`` (refresnet/families/family.py): torch's
+    ({layer}.weight, {layer}.running_mean, ...) or Keras's ({layer}/kernel
     (kh, kw, in, out), {layer}/gamma, ...).
     """
 
@@ -29,11 +30,9 @@ class Params:
         # consume: the dict is the loader's own; each tensor is taken out of it as
         # it is converted, so a file's float32 tensors are freed one by one while
         # the float64 ones are made (a ResNet-50 .pth then peaks at ~100 MB less).
-        if keys not in ("torch", "keras"):
-            raise ValueError(f"keys: expected 'torch' or 'keras', got {keys!r}")
         self.weights = weights
         self.consume = consume
-        self.torch_keys = keys == "torch"
+        self.keys = keys
         self.path = path
         self.used = set()
 
@@ -56,56 +55,39 @@ class Params:
 
     def conv(self, layer, out, cin, k, bias):
         """(weight (out, cin, k, k), bias (out,) or None)."""
-        if self.torch_keys:
-            w = self._take(f"{layer}.weight", (out, cin, k, k))
-            b = self._take(f"{layer}.bias", (out,)) if bias else None
-        else:
-            # Keras Conv2D kernel is (kh, kw, in, out); both cross-correlate, so a
-            # transpose is the whole conversion (no flip).
-            w = self._take(f"{layer}/kernel", (out, cin, k, k), lambda a: a.transpose(3, 2, 0, 1))
-            b = self._take(f"{layer}/bias", (out,)) if bias else None
+        w = self._take(self.keys.key(layer, "weight"), (out, cin, k, k), self.keys.converter(4))
+        b = self._take(self.keys.key(layer, "bias"), (out,)) if bias else None
         return w, b
 
     def conv1d(self, layer, k):
         """A bias-free 1-D conv kernel with one input and one output channel, as
         (k,): torch Conv1d(1, 1, k) stores (1, 1, k) (timm's ECA)."""
-        return self._take(f"{layer}.weight", (1, 1, k)).reshape(k)
+        return self._take(self.keys.key(layer, "weight"), (1, 1, k)).reshape(k)
 
     def bn(self, layer, channels):
         """(mean, var, gamma, beta), each (channels,)."""
-        if self.torch_keys:
-            keys = ("running_mean", "running_var", "weight", "bias")
-            sep = "."
-        else:
-            keys = ("moving_mean", "moving_variance", "gamma", "beta")
-            sep = "/"
-        return tuple(self._take(f"{layer}{sep}{k}", (channels,)) for k in keys)
+        return tuple(self._take(self.keys.key(layer, role), (channels,)) for role in ("mean", "var", "gamma", "beta"))
 
     def dense(self, layer, cin):
         """(weight (classes, cin), bias (classes,)); the class count comes from the file."""
-        key = f"{layer}.weight" if self.torch_keys else f"{layer}/kernel"
+        key = self.keys.key(layer, "weight")
         if key not in self.weights:
             raise LoadError(self.path, f"missing (expected shape (classes, {cin}))", tensor=key)
         shape = np.shape(self.weights[key])
         if len(shape) != 2:
             raise LoadError(self.path, f"expected a 2-D weight, found shape {shape}", tensor=key)
-        if self.torch_keys:
-            classes = shape[0]
-            w = self._take(key, (classes, cin))
-            b = self._take(f"{layer}.bias", (classes,))
-        else:
-            classes = shape[1]
-            w = self._take(key, (classes, cin), lambda a: a.T)
-            b = self._take(f"{layer}/bias", (classes,))
+        classes = self.keys.torch_shape(shape)[0]
+        w = self._take(key, (classes, cin), self.keys.converter(2))
+        b = self._take(self.keys.key(layer, "bias"), (classes,))
         return w, b
 
     def ignore(self, layer):
         """Mark a layer's tensors as deliberately unused (a classifier the caller left out)."""
-        prefix = layer + ("." if self.torch_keys else "/")
+        prefix = self.keys.prefix(layer)
         self.used.update(k for k in self.weights if k.startswith(prefix))
 
     def has(self, layer):
-        prefix = layer + ("." if self.torch_keys else "/")
+        prefix = self.keys.prefix(layer)
         return any(k.startswith(prefix) for k in self.weights)
 
     def unused(self):

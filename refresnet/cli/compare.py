@@ -6,14 +6,13 @@ import sys
 
 import numpy as np
 
-from ..build.synthetic import synthetic_weights
 from ..diagnose.compare import compare
 from ..errors import ArrayFileError
 from ..io.arrays import read_npy, read_npz
 from ..load import load
-from ..model import build
 from ..runtime import precision as emulate
 from .common import _err, say
+from ..weights import load_model
 
 
 def add_arguments(parser):
@@ -33,13 +32,9 @@ def add_arguments(parser):
 
 
 def _load_weights(spec):
-    if spec.startswith("synthetic:"):
-        parts = spec.split(":")
-        if len(parts) not in (2, 3) or not parts[1]:
-            raise ValueError(f"--weights {spec!r}: expected synthetic:ARCH or synthetic:ARCH:SEED")
-        seed = int(parts[2]) if len(parts) == 3 else 0
-        return build(parts[1], synthetic_weights(parts[1], seed=seed))
-    return load(spec)
+    # The one spec-to-Model path (refresnet/weights.py): the Model predict, inspect and agree build.
+    model, _ = load_model(spec)
+    return model
 
 
 def _load_npy(path, what="--input"):

@@ -1,18 +1,14 @@
 """``python -m refresnet inspect``: what a weight file holds (format, architecture,
 constants, a hash per tensor in torch layout) and its printing."""
 
-import hashlib
 import json
 import os
 from collections import Counter
 
-import numpy as np
 
-from .. import preprocess as _pre
-from ..families.schemes import SCHEMES
+from ..families.registry import family_of_row, preset_for
 from ..load import load, sniff_format
-from ..model import Model
-from ..weights import canonical, fingerprint, read_weight_dict
+from ..weights import open_model
 from .common import EXIT_OK
 
 
@@ -41,24 +37,19 @@ def inspect_report(spec, arch=None):
     if _is_onnx_file(spec):
         return onnx_inspect_report(spec)
 
-    weights, row, label, fmt, synthetic = read_weight_dict(spec, arch)
-    model = Model(row, weights, path=label, source=fmt)
+    # Every tensor hashed in torch layout, as the row's family's key style says (refresnet/weights.py).
+    opened = open_model(spec, arch, tensors=True)
+    model, synthetic = opened.model, opened.synthetic
+    row, label, fmt = model.arch, model.path, model.source
     try:
-        preset = _pre.preset_for(row, label)
+        preset = preset_for(row, label)
         pre = {"name": preset.name, "description": preset.describe()}
     except ValueError as err:
         pre = {"name": None, "description": str(err)}
-    tensors = []
-    whole = hashlib.sha256()
-    for name in sorted(weights):
-        v = weights[name]
-        c = canonical(name, v, row.naming)
-        fp = fingerprint(c)
-        whole.update(f"{name}={fp};".encode())
-        tensors.append(
-            {"name": name, "shape": list(np.shape(v)), "dtype": str(getattr(v, "dtype", type(v).__name__)), "l2": float(np.sqrt(np.sum(c * c))), "hash": fp}
-        )
-    variant = SCHEMES[row.naming].summary if row.naming in SCHEMES else row.naming
+    tensors = [{"name": name, "shape": list(shape), "dtype": dtype, "l2": l2, "hash": fp}
+               for name, shape, dtype, l2, fp in opened.tensors]
+    family = family_of_row(row)
+    variant = family.summary if family is not None else row.naming
     if row.conv_padding == "same":
         padding_rule = "TensorFlow 'same' on every conv (odd extra pad at bottom/right: (0, 1) for a stride-2 3x3 on 32x32)"
     elif row.pool_pad_value == float("-inf"):
@@ -91,7 +82,7 @@ def inspect_report(spec, arch=None):
         "num_classes": model.num_classes,
         "parameter_count": int(model.parameter_count()),
         "preprocess": pre,
-        "fingerprint": whole.hexdigest()[:16],
+        "fingerprint": opened.fingerprint,
         "tensors": tensors,
     }
 

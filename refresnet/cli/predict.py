@@ -11,6 +11,7 @@ from ..datasets import DASK_INSTALL, STORE_KINDS, collect_images, need_dask, pre
 from ..errors import CLIError
 from ..families import labels as _labels
 from ..text import printable
+from ..families.registry import preset_for
 from ..weights import find_cached_weights, load_model, missing_weights_message
 from .common import EXIT_BAD_INPUT, EXIT_OK, _err
 

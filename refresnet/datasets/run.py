@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import preprocess as _pre
 from ..families import labels as _labels
+from ..families.registry import preset_for
 from .dask import _run_on_dask, need_dask
 from .progress import Progress
 from .results import STORE_KINDS, ResultsFile
@@ -71,7 +72,7 @@ class Summary:
 def choose_preset(model, preprocess=None):
     """The preprocessing of a run: ``preprocess`` (a preset name or a preprocess.Preset)
     or the one the weights were made for."""
-    return _pre.get_preset(preprocess) if preprocess else _pre.preset_for(model.arch, model.path)
+    return _pre.get_preset(preprocess) if preprocess else preset_for(model.arch, model.path)
 
 
 def need_classifier(model):

@@ -10,8 +10,8 @@ import numpy as np
 
 from .. import preprocess as _pre
 from ..errors import ResultsError
-from ..model import Model
-from ..weights import read_weight_dict, weights_fingerprint
+
+from .. import weights as _weights
 
 
 # ------------------------------------------------------------------ the model, once per process
@@ -37,9 +37,10 @@ _loads = 0
 
 
 def open_model(weights, arch=None):
-    """(Model, weights fingerprint, synthetic?) from a path or synthetic:ARCH[:SEED]."""
-    w, row, label, fmt, synthetic = read_weight_dict(weights, arch)
-    return Model(row, w, path=label, source=fmt), weights_fingerprint(w, row.naming), synthetic
+    """(Model, weights fingerprint, synthetic?) from a path or synthetic:ARCH[:SEED],
+    through the one spec-to-Model path (refresnet.weights.open_model)."""
+    opened = _weights.open_model(weights, arch)
+    return opened.model, opened.fingerprint, opened.synthetic
 
 
 def cached_model(spec):

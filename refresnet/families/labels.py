@@ -10,6 +10,10 @@ import functools
 import os
 from importlib import resources
 
+from ..io.hub import read_config
+from .hub import config_labels
+from .registry import family_of_row
+
 NUM_IMAGENET_CLASSES = 1000
 
 
@@ -32,14 +36,11 @@ def _config_names(num_classes, path):
     timm label_names): refresnet.families.hub.config_labels."""
     if path is None or not os.path.isfile(str(path)):
         return None
-    from ..io.hub import read_config
-    from .hub import config_labels
-
     cfg, _ = read_config(str(path))
     return config_labels(cfg)
 
 
-#: Where class names come from; a naming scheme's ``labels`` (refresnet/families/schemes.py)
+#: Where class names come from; a family's ``labels`` (refresnet/families/family.py)
 #: lists the sources to try, in order. Each gives a tuple of names or None.
 LABEL_SOURCES = {
     "config": _config_names,
@@ -52,10 +53,8 @@ def class_names(arch, num_classes, path=None):
     """The names of the ``num_classes`` outputs of ``arch``'s head: from the first of
     its naming scheme's label sources that has exactly that many, or None (then
     each class is called 'class_<index>')."""
-    from .schemes import SCHEMES
-
-    scheme = SCHEMES.get(getattr(arch, "naming", None))  # an ONNX graph has no scheme: ImageNet for 1000 classes
-    for source in scheme.labels if scheme is not None else ("imagenet",):
+    family = family_of_row(arch)  # an ONNX graph has no family: ImageNet for 1000 classes
+    for source in family.labels if family is not None else ("imagenet",):
         names = LABEL_SOURCES[source](num_classes, path)
         if names is not None and len(names) == num_classes:
             return tuple(names)

@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ... import preprocess
+from ...families.registry import preset_for
 from ..metrics import norm
 from ..solve import solve
 from .base import ANY_OP, Cause
@@ -54,7 +55,7 @@ def input_maps():
 
 def own_map(model):
     """The input map of the preset the model's weights were made for."""
-    preset = preprocess.preset_for(model.arch, model.path)
+    preset = preset_for(model.arch, model.path)
     if preset.kind == "transformers" or (preset.kind == "torchvision" and preset.name.startswith("timm")):
         # A timm or transformers preset: its own scale and mean/std (a tag may use 0.5/0.5).
         m, s = np.array(preset.mean), np.array(preset.std)
