@@ -3,15 +3,17 @@
 ``grad(model, x, labels)`` runs the model's graph forward keeping every
 intermediate (batch norms on the batch's own statistics when ``train``), takes
 the loss and its gradient at the logits (refresnet/runtime/losses.py), then
-walks the nodes in reverse, each node's vector-Jacobian product from
-refresnet/runtime/backward.py, summing the gradients of an array that several
+walks the nodes in reverse, each node's vector-Jacobian product from its op's
+record (``backward``, beside the op's float64 function in
+refresnet/runtime/ops/<op>.py), summing the gradients of an array that several
 nodes read in reverse node order. It returns what a framework's autograd would
 give for the same step: the loss, every trainable tensor's gradient by its
 name in the weight file, the input's gradient and each traced layer's output
 gradient.
 
 Determinism: the walk runs on the calling thread with the BLAS held to one
-thread and every product cut by shape alone (refresnet/runtime/backward.py), so
+thread and every product cut by shape alone (conv2d's backward uses the
+forward's shape-fixed panels), so
 the same call gives the same bits on 1 or N threads and across calls. An
 image's share of a weight gradient, and any gradient of a training-mode batch
 norm, depend on the rest of the batch by definition, so no promise is made
@@ -24,7 +26,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .families.registry import get_family
-from .runtime import backward, executor, losses, threads
+from .runtime import executor, losses, registry, threads
+from .runtime.ops.batch_norm import batch_statistics
 from .runtime.ops import batch_norm as _batch_norm
 
 # The torch / Keras tensor name of each trainable keyword argument of a node,
@@ -93,7 +96,7 @@ def _forward(nodes, x, train):
         kwargs = node.kwargs
         try:
             if node.op == "batch_norm" and train:
-                mean, var, unbiased = backward.batch_statistics(args[0])
+                mean, var, unbiased = batch_statistics(args[0])
                 stats[node.name] = (mean, var, unbiased)
                 kwargs = dict(kwargs, mean=mean, var=var, training=True)
                 y = _batch_norm(args[0], mean, var, kwargs["gamma"], kwargs["beta"], kwargs["eps"])
@@ -195,7 +198,7 @@ def grad(model, x, labels, loss="cross_entropy", reduction="mean", label_smoothi
             dy = grads.get(node.name)
             if dy is None:
                 continue  # not on the loss's path (a Keras softmax after its logits)
-            fn = backward.BACKWARD.get(node.op)
+            fn = registry.get(node.op).backward
             if fn is None:
                 raise ValueError(f"grad: op {node.op} (layer {node.name}) has no backward pass")
             args = [env[s] for s in node.inputs]
@@ -207,7 +210,7 @@ def grad(model, x, labels, loss="cross_entropy", reduction="mean", label_smoothi
                 del grads[node.name]
             for src, g in zip(node.inputs, result[: len(node.inputs)]):
                 grads[src] = g if src not in grads else grads[src] + g
-            for kwarg, g in zip(backward.PARAMS.get(node.op, ()), result[len(node.inputs):]):
+            for kwarg, g in zip(registry.get(node.op).params, result[len(node.inputs):]):
                 if g is None:
                     continue
                 name, layout = _tensor_name(node, kwarg, keras)

@@ -3,7 +3,7 @@ bits on 1 or N threads and across calls.
 
 What is promised (refresnet/grad.py): the forward and the reverse walk run on
 the calling thread with the BLAS held to one thread, and every BLAS call's
-bounds depend on the layers' shapes alone (refresnet/runtime/backward.py cuts
+bounds depend on the layers' shapes alone (the backward of each op (refresnet/runtime/ops/<op>.py) cuts
 conv2d's products by the forward's fixed panels). What is not: an image's share
 of a weight gradient, or any gradient through a training-mode BN, in another
 batch composition (the batch is part of the function). As in
@@ -126,7 +126,7 @@ def test_backward_gemms_run_with_the_blas_held_to_one_thread():
     # blas.gemm raises if the BLAS is not held to one thread (where refresnet
     # can control it); the backward functions hold it themselves, so they can
     # be called alone.
-    from refresnet.runtime import backward as bw
+    import backward_table as bw
     from refresnet.runtime.ops import conv2d
 
     assert not threads.single_threaded_blas().held

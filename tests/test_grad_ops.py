@@ -1,4 +1,4 @@
-"""Each op's backward (refresnet/runtime/backward.py) against central finite
+"""Each op's backward (the backward of each op (refresnet/runtime/ops/<op>.py)) against central finite
 differences of its float64 forward, element by element on small random inputs,
 and conv2d's also against the direct loops of tests/naive.py.
 
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import naive
-from refresnet.runtime import backward as bw
+import backward_table as bw
 from refresnet.runtime import losses
 from refresnet.runtime import ops
 from tolerances import FD_LINEAR_RTOL, FD_SMOOTH_RTOL, OP_RTOL, rel_err

@@ -24,7 +24,7 @@ from fixtures import sketch
 from fixtures.grad_cases import CASES, SEED, case_input, case_labels, unstack_sketches as _sketches
 from fixtures.paths import fixture_file
 from refresnet.build.synthetic import synthetic_weights
-from refresnet.runtime import backward as bw
+import backward_table as bw
 from tolerances import NET_RTOL, rel_err
 
 REGENERATE = "PYTHONPATH=. /tmp/fixvenv-grad/bin/python tests/fixtures/make_grad_fixtures.py"

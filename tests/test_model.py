@@ -214,8 +214,9 @@ def test_register_refuses_unknown_flags_and_fusion_roles(monkeypatch):
 
 def test_each_op_is_one_file_named_after_it_holding_its_record():
     # Adding an op is its file in refresnet/runtime/ops/ (float64 function,
-    # emulation, record) and its test: each registered op has that file, and
-    # each op file registers the op it is named after.
+    # emulation, backward, record) and its test: each registered op has that
+    # file, and each op file registers the op it is named after, with its
+    # backward defined in the same file.
     import importlib
     import pkgutil
 
@@ -227,4 +228,6 @@ def test_each_op_is_one_file_named_after_it_holding_its_record():
         module = importlib.import_module(f"refresnet.runtime.ops.{name}")
         assert module.OP is record and record.name == name
         assert record.float64 is getattr(module, name)
-        assert callable(record.emulated) and record.backward is None
+        assert callable(record.emulated)
+        assert record.backward is getattr(module, f"{name}_backward"), f"{name}: its backward is not in its file"
+        assert all(isinstance(p, str) for p in record.params)

@@ -36,7 +36,7 @@ def rel_err(ours, ref):
         return diff
     return diff / scale
 
-# Gradients (refresnet/runtime/backward.py) against central finite differences,
+# Gradients (each op's backward, refresnet/runtime/ops/<op>.py) against central finite differences,
 # element by element, on small float64 inputs.
 # - An op linear in the perturbed argument (conv, linear, pads, average pools,
 #   shape ops, eval-mode BN; ReLU and max pools inside one linear piece) has

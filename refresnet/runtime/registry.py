@@ -67,6 +67,7 @@ class Op(NamedTuple):
     takes_team: bool = False
     fuses_as: Optional[str] = None
     backward: Optional[Callable] = None
+    params: tuple = ()
 
 
 # The parts an op can play inside another op's fused step (``Op.fuses_as``),

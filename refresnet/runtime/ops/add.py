@@ -33,4 +33,13 @@ def emulated(args, kw, precision):
     return round_to(out, storage)
 
 
-OP = register("add", add, emulated, channelwise=True, writes_out=True, fuses_relu=True, fuses_as="add")
+def add_backward(grad_out, inputs, outputs, relu=False, **_):
+    """y = a + b (then max(., 0) with ``relu``): da = db = dy (masked by y > 0
+    with ``relu``). Returns (da, db)."""
+    dy = np.asarray(grad_out, dtype=np.float64)
+    if relu:
+        dy = np.where(np.asarray(outputs) > 0.0, dy, 0.0)
+    return dy, dy
+
+
+OP = register("add", add, emulated, channelwise=True, writes_out=True, fuses_relu=True, fuses_as="add", backward=add_backward)

@@ -5,6 +5,7 @@ import numpy as np
 from ..precision import binary32
 from ..registry import register
 from ._common import broadcast_operands
+from ._grad import unbroadcast
 
 
 def add_broadcast(a, b):
@@ -16,4 +17,11 @@ def add_broadcast(a, b):
     return np.add(a, b)
 
 
-OP = register("add_broadcast", add_broadcast, binary32(np.add))
+def add_broadcast_backward(grad_out, inputs, outputs, **_):
+    """y = a + b with broadcasting: da, db = dy summed over the axes each was
+    stretched along. Returns (da, db)."""
+    dy = np.asarray(grad_out, dtype=np.float64)
+    return unbroadcast(dy, np.shape(inputs[0])), unbroadcast(dy, np.shape(inputs[1]))
+
+
+OP = register("add_broadcast", add_broadcast, binary32(np.add), backward=add_broadcast_backward)

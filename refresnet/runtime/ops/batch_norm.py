@@ -51,5 +51,65 @@ def emulated(args, kw, precision):
     return round_to(y, storage)
 
 
+def batch_statistics(x):
+    """The training-mode statistics of a batch norm's input x (N, C, H, W), over
+    its M = N*H*W values per channel: (mean, biased variance, unbiased variance)
+
+        mean[c] = sum x[:, c] / M
+        var[c]  = sum (x[:, c] - mean[c])**2 / M          (what normalises, as torch
+                                                          BatchNorm2d.train() and Keras
+                                                          BatchNormalization(training=True) do)
+        unbiased[c] = var[c] * M / (M - 1)                (what torch folds into
+                                                          running_var; Keras's moving
+                                                          variance takes the biased one)
+
+    two passes (NumPy's pairwise sums). M = 1 gives an unbiased variance of inf
+    (torch would raise; Keras takes the biased one)."""
+    x = as_nchw(x)
+    m = x.shape[0] * x.shape[2] * x.shape[3]
+    if m == 0:
+        raise ValueError(f"batch_norm (training): no values per channel in x {x.shape}")
+    mean = x.mean(axis=(0, 2, 3))
+    d = x - mean[None, :, None, None]
+    var = (d * d).mean(axis=(0, 2, 3))
+    with np.errstate(divide="ignore"):
+        unbiased = var * (m / (m - 1)) if m > 1 else np.full_like(var, np.inf)
+    return mean, var, unbiased
+
+
+def batch_norm_backward(grad_out, inputs, outputs, *, mean, var, gamma, beta, eps, training=False, **_):
+    """Gradients of y = (x - mean) / sqrt(var + eps) * gamma + beta per channel.
+
+    With xh = (x - mean) / sqrt(var + eps) and sums over each channel's
+    M = N*H*W values:
+
+        dbeta  = sum dy
+        dgamma = sum dy * xh
+        eval (``training`` False; mean, var are the running statistics, constants):
+            dx = dy * gamma / sqrt(var + eps)
+        training (mean, var the batch's own, biased, from ``batch_statistics``,
+        so they depend on x):
+            dx = gamma / sqrt(var + eps) * (dy - dbeta / M - xh * dgamma / M)
+
+    (the derivative of torch BatchNorm2d in train() mode and of Keras
+    BatchNormalization(training=True); the running statistics get no
+    gradient). Returns (dx, dgamma, dbeta).
+    """
+    x = as_nchw(inputs[0])
+    dy = np.asarray(grad_out, dtype=np.float64)
+    c = (None, slice(None), None, None)
+    inv = 1.0 / np.sqrt(np.asarray(var, dtype=np.float64) + float(eps))
+    xh = (x - np.asarray(mean, dtype=np.float64)[c]) * inv[c]
+    dbeta = dy.sum(axis=(0, 2, 3))
+    dgamma = (dy * xh).sum(axis=(0, 2, 3))
+    scale = np.asarray(gamma, dtype=np.float64) * inv
+    if training:
+        m = x.shape[0] * x.shape[2] * x.shape[3]
+        dx = scale[c] * (dy - (dbeta / m)[c] - xh * (dgamma / m)[c])
+    else:
+        dx = dy * scale[c]
+    return dx, dgamma, dbeta
+
+
 OP = register("batch_norm", batch_norm, emulated, channelwise=True, writes_out=True, fuses_relu=True,
-              per_channel=("mean", "var", "gamma", "beta"), fuses_as="batch_norm")
+              per_channel=("mean", "var", "gamma", "beta"), fuses_as="batch_norm", backward=batch_norm_backward, params=('gamma', 'beta'))

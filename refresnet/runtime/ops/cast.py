@@ -25,4 +25,13 @@ def cast(x, to):
     return a.astype(to)
 
 
-OP = register("cast", cast, exact(cast))
+def cast_backward(grad_out, inputs, outputs, to=None, **_):
+    """A float-to-float Cast is the identity in float64: dx = dy (an integer cast
+    has no gradient and is refused). Returns (dx,)."""
+    kind = "f" if to in (None, "bfloat16") else np.dtype(to).kind
+    if kind != "f":
+        raise ValueError(f"cast backward: a cast to {to} has no gradient")
+    return (np.asarray(grad_out, dtype=np.float64),)
+
+
+OP = register("cast", cast, exact(cast), backward=cast_backward)

@@ -5,6 +5,7 @@ import numpy as np
 from ..precision import exact
 from ..registry import register
 from ._common import as_nchw, explicit_padding
+from .zero_pad2d import zero_pad2d_backward
 
 
 def constant_pad2d(x, padding, value=0.0):
@@ -19,4 +20,9 @@ def constant_pad2d(x, padding, value=0.0):
     return out
 
 
-OP = register("constant_pad2d", constant_pad2d, exact(constant_pad2d), channelwise=True)
+def constant_pad2d_backward(grad_out, inputs, outputs, *, padding, value=0.0, **_):
+    """y = x with rows/columns of a constant around it: dx = the inner block of dy. Returns (dx,)."""
+    return zero_pad2d_backward(grad_out, inputs, outputs, padding=padding)
+
+
+OP = register("constant_pad2d", constant_pad2d, exact(constant_pad2d), channelwise=True, backward=constant_pad2d_backward)

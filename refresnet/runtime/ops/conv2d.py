@@ -308,4 +308,77 @@ def emulated(args, kw, precision):
     return round_to(out, storage)
 
 
-OP = register("conv2d", conv2d, emulated, takes_team=True, fuses_relu=True, fuses_batch_norm=True, fuses_add=True)
+def conv2d_backward(grad_out, inputs, outputs, *, w, bias=None, stride=1, padding=0, dilation=1, groups=1, **_):
+    """Gradients of y = conv2d(x, w, bias) (refresnet/runtime/ops/conv2d.py):
+
+        dw[o, c, i, j] = sum_{n, oy, ox} dy[n, o, oy, ox] * xp[n, g*Cg + c, oy*sh + i*dh, ox*sw + j*dw]
+        dbias[o]       = sum_{n, oy, ox} dy[n, o, oy, ox]
+        dx[n, g*Cg + c, iy, ix] = sum over (o in group g, i, j, oy, ox) with
+                                  oy*sh + i*dh - top = iy and ox*sw + j*dw - left = ix
+                                  of w[o, c, i, j] * dy[n, o, oy, ox]
+
+    with xp the zero-padded input (top/left padding from the forward's rule:
+    explicit pads, or TensorFlow's 'same' with the odd extra pad at
+    bottom/right, refresnet/runtime/ops/_common.py explicit_padding). Padding
+    positions receive gradient that is dropped.
+
+    Order: per image n, per fixed column panel [p0, p1) of its output positions
+    (the forward's ``panels``: bounds from the layer's shape alone), per group,
+    two BLAS calls: dw_g += dy_g[:, p0:p1] @ cols_g[:, p0:p1].T (cols the
+    forward's im2col unfolding, rows (c, i, j)), summed over panels then images
+    in order; and dcols_g[:, p0:p1] = w_g.T @ dy_g[:, p0:p1]. Each image's dcols
+    is folded back (col2im) one tap (i, j) at a time in row-major tap order, so
+    each input pixel sums its taps in that order. dbias is NumPy's sum over
+    (n, oy, ox) of dy.
+
+    Returns (dx, dw, dbias or None).
+    """
+    x = as_nchw(inputs[0])
+    w = np.ascontiguousarray(np.asarray(w, dtype=np.float64))
+    g = geometry(x.shape, w.shape, stride, padding, dilation, groups)
+    N, C, H, W = x.shape
+    dy = np.ascontiguousarray(np.asarray(grad_out, dtype=np.float64))
+    if dy.shape != (N, g.out_channels, g.out_h, g.out_w):
+        raise ValueError(f"conv2d backward: grad_out {dy.shape}, expected {(N, g.out_channels, g.out_h, g.out_w)}")
+    O, P = g.out_channels, g.out_h * g.out_w
+    og, K = O // g.groups, (C // g.groups) * g.kh * g.kw
+    w2 = w.reshape(O, K)
+    dw = np.zeros((O, K))
+    dx = np.empty_like(x)
+    cut = panels(g)
+    buf = None if g.pointwise else np.empty(C * g.kh * g.kw * max(p1 - p0 for p0, p1 in cut))
+    dcols = np.empty((C * g.kh * g.kw, P))
+    # Padded buffer of every position a tap reads (bottom/right may run past
+    # the input by the padding, or fall short of it when the stride skips the
+    # last rows: those rows get no gradient).
+    hp = max(g.top + H, (g.out_h - 1) * g.sh + (g.kh - 1) * g.dh + 1)
+    wp = max(g.left + W, (g.out_w - 1) * g.sw + (g.kw - 1) * g.dw + 1)
+    with threads.single_threaded_blas():
+        for n in range(N):
+            dyn = dy[n].reshape(O, P)
+            for p0, p1 in cut:
+                operand = panel_operand(x[n], g, p0, p1, buf)
+                for grp in range(g.groups):
+                    rows = slice(grp * og, (grp + 1) * og)
+                    ks = slice(grp * K, (grp + 1) * K)
+                    part = np.empty((og, K))
+                    blas.gemm(dyn[rows, p0:p1], operand[ks].T, part)
+                    dw[rows] += part
+                    back = np.empty((K, p1 - p0))
+                    blas.gemm(w2[rows].T, dyn[rows, p0:p1], back)
+                    dcols[ks, p0:p1] = back
+            if g.pointwise:
+                dx[n] = dcols.reshape(C, H, W)
+                continue
+            d5 = dcols.reshape(C, g.kh, g.kw, g.out_h, g.out_w)
+            dxp = np.zeros((C, hp, wp))
+            for i in range(g.kh):
+                for j in range(g.kw):
+                    y0, x0 = i * g.dh, j * g.dw
+                    dxp[:, y0 : y0 + (g.out_h - 1) * g.sh + 1 : g.sh, x0 : x0 + (g.out_w - 1) * g.sw + 1 : g.sw] += d5[:, i, j]
+            dx[n] = dxp[:, g.top : g.top + H, g.left : g.left + W]
+    dbias = None if bias is None else dy.sum(axis=(0, 2, 3))
+    return dx, dw.reshape(w.shape), dbias
+
+
+OP = register("conv2d", conv2d, emulated, takes_team=True, fuses_relu=True, fuses_batch_norm=True, fuses_add=True, backward=conv2d_backward, params=('w', 'bias'))

@@ -12,6 +12,7 @@ from ..registry import register
 from ._common import as_nchw
 from .global_avg_pool2d import channel_means32, global_avg_pool2d
 from .sigmoid import sigmoid, sigmoid32
+from ._grad import logistic
 
 
 def eca(x, w):
@@ -55,4 +56,37 @@ def emulated(args, kw, precision):
     return round_to(a * gate[:, :, None, None], storage)
 
 
-OP = register("eca", eca, emulated)
+def eca_backward(grad_out, inputs, outputs, *, w, **_):
+    """Gradients of y = x * sigmoid(g) with g[n, c] = sum_j w[j] * mp[n, c + j]
+    (mp the channel means m zero-padded by p = (k - 1) // 2 on both sides,
+    refresnet/runtime/ops/attention.py), recomputed from x:
+
+        dgate = sum over H, W of dy * x;   dg = dgate * gate * (1 - gate)
+        dw[j] = sum_{n, c} dg[n, c] * mp[n, c + j]
+        dmp[n, c + j] += w[j] * dg[n, c];  dm = dmp[:, p:p + C]
+        dx = dy * gate + dm / (H*W)
+
+    dw in the shape the node holds it. Returns (dx, dw)."""
+    x = as_nchw(inputs[0])
+    N, C, H, W = x.shape
+    wa = np.asarray(w, dtype=np.float64)
+    k = wa.size
+    taps = wa.reshape(-1)
+    p = (k - 1) // 2
+    mp = np.zeros((N, C + 2 * p))
+    mp[:, p : p + C] = x.sum(axis=(2, 3)) / (H * W)
+    z = np.zeros((N, C))
+    for j in range(k):
+        z = z + taps[j] * mp[:, j : j + C]
+    gate = logistic(z)
+    dy = np.asarray(grad_out, dtype=np.float64)
+    dg = (dy * x).sum(axis=(2, 3)) * gate * (1.0 - gate)
+    dw = np.array([(dg * mp[:, j : j + C]).sum() for j in range(k)])
+    dmp = np.zeros((N, C + 2 * p))
+    for j in range(k):
+        dmp[:, j : j + C] += taps[j] * dg
+    dx = dy * gate[:, :, None, None] + (dmp[:, p : p + C] / (H * W))[:, :, None, None]
+    return dx, dw.reshape(wa.shape)
+
+
+OP = register("eca", eca, emulated, backward=eca_backward, params=('w',))

@@ -19,4 +19,9 @@ def flatten(x, axis=1):
     return np.ascontiguousarray(a).reshape(lead, rest)
 
 
-OP = register("flatten", flatten, exact(flatten))
+def flatten_backward(grad_out, inputs, outputs, **_):
+    """y = x reshaped in row-major order: dx = dy reshaped to x's shape. Returns (dx,)."""
+    return (np.asarray(grad_out, dtype=np.float64).reshape(np.shape(inputs[0])),)
+
+
+OP = register("flatten", flatten, exact(flatten), backward=flatten_backward)

@@ -14,4 +14,12 @@ def flatten_nhwc(x):
     return np.ascontiguousarray(x.transpose(0, 2, 3, 1).reshape(x.shape[0], -1))
 
 
-OP = register("flatten_nhwc", flatten_nhwc, exact(flatten_nhwc))
+def flatten_nhwc_backward(grad_out, inputs, outputs, **_):
+    """y = x (NCHW) flattened in (row, column, channel) order: dx = dy as
+    (N, H, W, C), moved back to NCHW. Returns (dx,)."""
+    N, C, H, W = np.shape(inputs[0])
+    dy = np.asarray(grad_out, dtype=np.float64).reshape(N, H, W, C)
+    return (np.ascontiguousarray(dy.transpose(0, 3, 1, 2)),)
+
+
+OP = register("flatten_nhwc", flatten_nhwc, exact(flatten_nhwc), backward=flatten_nhwc_backward)

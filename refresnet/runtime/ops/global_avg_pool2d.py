@@ -39,4 +39,11 @@ def emulated(args, kw, precision):
     return round_to(out, storage)
 
 
-OP = register("global_avg_pool2d", global_avg_pool2d, emulated, channelwise=True)
+def global_avg_pool2d_backward(grad_out, inputs, outputs, keepdims=False, **_):
+    """y[n, c] = sum of x[n, c] / (H*W): dx[n, c, iy, ix] = dy[n, c] / (H*W). Returns (dx,)."""
+    N, C, H, W = np.shape(inputs[0])
+    dy = np.asarray(grad_out, dtype=np.float64).reshape(N, C, 1, 1)
+    return (np.ascontiguousarray(np.broadcast_to(dy / (H * W), (N, C, H, W))),)
+
+
+OP = register("global_avg_pool2d", global_avg_pool2d, emulated, channelwise=True, backward=global_avg_pool2d_backward)

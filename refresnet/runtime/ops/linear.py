@@ -6,6 +6,7 @@ from ... import kernels
 from ..precision import formats, round_to
 from ..registry import register
 from ._common import as_vector
+from ._grad import matmul_held
 
 
 def linear(x, w, b=None):
@@ -44,4 +45,22 @@ def emulated(args, kw, precision):
     return round_to(out, storage)
 
 
-OP = register("linear", linear, emulated)
+def linear_backward(grad_out, inputs, outputs, *, w, b=None, **_):
+    """Gradients of y = x2 @ w.T + b (x2: x as (N, in)):
+
+        dx = dy @ w      (reshaped to x's shape: (N, in) or (N, in, 1, 1))
+        dw = dy.T @ x2
+        db = sum_n dy
+
+    each product one BLAS call through blas.gemm. Returns (dx, dw, db or None)."""
+    x = np.asarray(inputs[0], dtype=np.float64)
+    w = np.ascontiguousarray(np.asarray(w, dtype=np.float64))
+    x2 = np.ascontiguousarray(x.reshape(x.shape[0], -1))
+    dy = np.ascontiguousarray(np.asarray(grad_out, dtype=np.float64).reshape(x.shape[0], w.shape[0]))
+    dx = matmul_held(dy, w).reshape(x.shape)
+    dw = matmul_held(dy.T, x2)
+    db = None if b is None else dy.sum(axis=0)
+    return dx, dw, db
+
+
+OP = register("linear", linear, emulated, backward=linear_backward, params=('w', 'b'))

@@ -5,6 +5,7 @@ import numpy as np
 from ... import kernels
 from ..precision import formats, round_to
 from ..registry import register
+from ._grad import matmul_held
 
 
 def matmul_constant(x, w):
@@ -38,4 +39,14 @@ def emulated(args, kw, precision):
     return round_to(out.reshape(x.shape[:-1] + (w.shape[0],)), storage)
 
 
-OP = register("matmul_constant", matmul_constant, emulated)
+def matmul_constant_backward(grad_out, inputs, outputs, *, w, **_):
+    """Gradients of y[..., o] = sum_k x[..., k] * w[o, k]: dx = dy @ w,
+    dw = dy.T @ x over all leading positions. Returns (dx, dw)."""
+    x = np.asarray(inputs[0], dtype=np.float64)
+    w = np.ascontiguousarray(np.asarray(w, dtype=np.float64))
+    rows = np.ascontiguousarray(x.reshape(-1, w.shape[1]))
+    dy = np.ascontiguousarray(np.asarray(grad_out, dtype=np.float64).reshape(-1, w.shape[0]))
+    return matmul_held(dy, w).reshape(x.shape), matmul_held(dy.T, rows)
+
+
+OP = register("matmul_constant", matmul_constant, emulated, backward=matmul_constant_backward, params=('w',))

@@ -5,6 +5,7 @@ import numpy as np
 from ..precision import binary32
 from ..registry import register
 from ._common import broadcast_operands
+from ._grad import unbroadcast
 
 
 def mul(a, b):
@@ -15,4 +16,13 @@ def mul(a, b):
     return np.multiply(a, b)
 
 
-OP = register("mul", mul, binary32(np.multiply))
+def mul_backward(grad_out, inputs, outputs, **_):
+    """y = a * b with broadcasting: da = dy * b, db = dy * a, each summed over
+    its stretched axes. Returns (da, db)."""
+    dy = np.asarray(grad_out, dtype=np.float64)
+    a = np.asarray(inputs[0], dtype=np.float64)
+    b = np.asarray(inputs[1], dtype=np.float64)
+    return unbroadcast(dy * b, a.shape), unbroadcast(dy * a, b.shape)
+
+
+OP = register("mul", mul, binary32(np.multiply), backward=mul_backward)

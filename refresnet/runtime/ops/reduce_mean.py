@@ -51,4 +51,17 @@ def emulated(args, kw, precision):
     return round_to(a.mean(axis=axes, dtype=np.float32, keepdims=kw.get("keepdims", True)), storage)
 
 
-OP = register("reduce_mean", reduce_mean, emulated)
+def reduce_mean_backward(grad_out, inputs, outputs, axes=None, keepdims=True, **_):
+    """y = mean of x over ``axes``: dx = dy / count, broadcast back over the
+    reduced axes. Returns (dx,)."""
+    x = np.asarray(inputs[0])
+    if axes is None:
+        axes = tuple(range(x.ndim))
+    norm = sorted(int(a) % x.ndim for a in axes)
+    count = int(np.prod([x.shape[d] for d in norm], dtype=np.int64))
+    kept = tuple(1 if d in norm else x.shape[d] for d in range(x.ndim))
+    dy = np.asarray(grad_out, dtype=np.float64).reshape(kept)
+    return (np.ascontiguousarray(np.broadcast_to(dy / count, x.shape)),)
+
+
+OP = register("reduce_mean", reduce_mean, emulated, backward=reduce_mean_backward)

@@ -15,4 +15,11 @@ def relu(x, out=None):
     return np.maximum(a.astype(np.float64, copy=False), 0.0, out=out)
 
 
-OP = register("relu", relu, exact(relu), channelwise=True, writes_out=True, fuses_as="relu")
+def relu_backward(grad_out, inputs, outputs, **_):
+    """dx = dy where x > 0, else 0 (0 at x = 0, as torch's threshold_backward
+    and TensorFlow's ReluGrad). Returns (dx,)."""
+    x = np.asarray(inputs[0], dtype=np.float64)
+    return (np.where(x > 0.0, np.asarray(grad_out, dtype=np.float64), 0.0),)
+
+
+OP = register("relu", relu, exact(relu), channelwise=True, writes_out=True, fuses_as="relu", backward=relu_backward)

@@ -33,4 +33,9 @@ def reshape(x, shape, allowzero=False):
     return np.ascontiguousarray(a).reshape(out)
 
 
-OP = register("reshape", reshape, exact(reshape))
+def reshape_backward(grad_out, inputs, outputs, **_):
+    """y = x reshaped in row-major order: dx = dy reshaped to x's shape. Returns (dx,)."""
+    return (np.asarray(grad_out, dtype=np.float64).reshape(np.shape(inputs[0])),)
+
+
+OP = register("reshape", reshape, exact(reshape), backward=reshape_backward)

@@ -40,4 +40,10 @@ def emulated(args, kw, precision):
     return round_to(sigmoid32(round_to(args[0], storage).astype(np.float32)), storage)
 
 
-OP = register("sigmoid", sigmoid, emulated, channelwise=True, writes_out=True)
+def sigmoid_backward(grad_out, inputs, outputs, **_):
+    """y = 1 / (1 + exp(-x)): dx = dy * y * (1 - y). Returns (dx,)."""
+    y = np.asarray(outputs, dtype=np.float64)
+    return (np.asarray(grad_out, dtype=np.float64) * y * (1.0 - y),)
+
+
+OP = register("sigmoid", sigmoid, emulated, channelwise=True, writes_out=True, backward=sigmoid_backward)

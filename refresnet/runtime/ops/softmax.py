@@ -31,4 +31,12 @@ def emulated(args, kw, precision):
     return round_to(e / e.sum(axis=-1, keepdims=True, dtype=np.float32), storage)
 
 
-OP = register("softmax", softmax, emulated)
+def softmax_backward(grad_out, inputs, outputs, axis=-1, **_):
+    """y = softmax(x) along ``axis``: dx = y * (dy - sum(dy * y)) with the sum
+    along ``axis``. Returns (dx,)."""
+    y = np.asarray(outputs, dtype=np.float64)
+    dy = np.asarray(grad_out, dtype=np.float64)
+    return (y * (dy - (dy * y).sum(axis=axis, keepdims=True)),)
+
+
+OP = register("softmax", softmax, emulated, backward=softmax_backward)

@@ -14,6 +14,7 @@ from ._common import as_nchw, as_vector
 from .global_avg_pool2d import channel_means32, global_avg_pool2d
 from .linear import linear
 from .sigmoid import sigmoid, sigmoid32
+from ._grad import logistic, matmul_held
 
 
 def squeeze_excite(x, w1, b1, w2, b2):
@@ -59,4 +60,42 @@ def emulated(args, kw, precision):
     return round_to(a * gate[:, :, None, None], storage)
 
 
-OP = register("squeeze_excite", squeeze_excite, emulated)
+def squeeze_excite_backward(grad_out, inputs, outputs, *, w1, b1, w2, b2, **_):
+    """Gradients of y = x * gate with (refresnet/runtime/ops/attention.py)
+
+        s = mean over H, W of x;  z1 = s @ w1.T + b1;  h = max(z1, 0)
+        z2 = h @ w2.T + b2;       gate = sigmoid(z2)
+
+    recomputed from x, then
+
+        dgate = sum over H, W of dy * x;     dz2 = dgate * gate * (1 - gate)
+        dw2 = dz2.T @ h;  db2 = sum_n dz2;   dh = dz2 @ w2;  dz1 = dh where z1 > 0
+        dw1 = dz1.T @ s;  db1 = sum_n dz1;   ds = dz1 @ w1
+        dx = dy * gate + ds / (H*W)          (broadcast over H, W)
+
+    dw1, dw2 in the shapes the node holds them ((rd, C, 1, 1) as timm stores
+    its 1x1 convs). Returns (dx, dw1, db1, dw2, db2)."""
+    x = as_nchw(inputs[0])
+    N, C, H, W = x.shape
+    w1a = np.asarray(w1, dtype=np.float64)
+    w2a = np.asarray(w2, dtype=np.float64)
+    m1 = np.ascontiguousarray(w1a.reshape(w1a.shape[0], -1))
+    m2 = np.ascontiguousarray(w2a.reshape(w2a.shape[0], -1))
+    s = x.sum(axis=(2, 3)) / (H * W)
+    z1 = matmul_held(s, np.ascontiguousarray(m1.T)) + np.asarray(b1, dtype=np.float64)
+    h = np.maximum(z1, 0.0)
+    gate = logistic(matmul_held(h, np.ascontiguousarray(m2.T)) + np.asarray(b2, dtype=np.float64))
+    dy = np.asarray(grad_out, dtype=np.float64)
+    dgate = (dy * x).sum(axis=(2, 3))
+    dz2 = dgate * gate * (1.0 - gate)
+    dw2 = matmul_held(np.ascontiguousarray(dz2.T), h)
+    db2 = dz2.sum(axis=0)
+    dz1 = np.where(z1 > 0.0, matmul_held(dz2, m2), 0.0)
+    dw1 = matmul_held(np.ascontiguousarray(dz1.T), s)
+    db1 = dz1.sum(axis=0)
+    ds = matmul_held(dz1, m1)
+    dx = dy * gate[:, :, None, None] + (ds / (H * W))[:, :, None, None]
+    return dx, dw1.reshape(w1a.shape), db1, dw2.reshape(w2a.shape), db2
+
+
+OP = register("squeeze_excite", squeeze_excite, emulated, backward=squeeze_excite_backward, params=('w1', 'b1', 'w2', 'b2'))

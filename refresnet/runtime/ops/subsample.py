@@ -15,4 +15,13 @@ def subsample(x, stride):
     return np.ascontiguousarray(x[:, :, ::sh, ::sw])
 
 
-OP = register("subsample", subsample, exact(subsample), channelwise=True)
+def subsample_backward(grad_out, inputs, outputs, *, stride, **_):
+    """y = x[:, :, ::sh, ::sw]: dx = dy at the sampled positions, 0 elsewhere. Returns (dx,)."""
+    x = np.asarray(inputs[0])
+    sh, sw = pair(stride, "stride")
+    dx = np.zeros(x.shape)
+    dx[:, :, ::sh, ::sw] = grad_out
+    return (dx,)
+
+
+OP = register("subsample", subsample, exact(subsample), channelwise=True, backward=subsample_backward)

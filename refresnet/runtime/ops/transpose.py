@@ -18,4 +18,11 @@ def transpose(x, perm=None):
     return np.ascontiguousarray(a.transpose(perm))
 
 
-OP = register("transpose", transpose, exact(transpose))
+def transpose_backward(grad_out, inputs, outputs, perm=None, **_):
+    """y = x.transpose(perm): dx = dy.transpose(inverse perm). Returns (dx,)."""
+    dy = np.asarray(grad_out, dtype=np.float64)
+    inv = None if perm is None else tuple(np.argsort(perm))
+    return (np.ascontiguousarray(dy.transpose(inv)),)
+
+
+OP = register("transpose", transpose, exact(transpose), backward=transpose_backward)

@@ -22,4 +22,12 @@ def zero_pad2d(x, padding):
     return out
 
 
-OP = register("zero_pad2d", zero_pad2d, exact(zero_pad2d), channelwise=True)
+def zero_pad2d_backward(grad_out, inputs, outputs, *, padding, **_):
+    """y = x with zero rows/columns around it: dx = dy[:, :, top:top+H, left:left+W]. Returns (dx,)."""
+    x = np.asarray(inputs[0])
+    t, b, l, r = explicit_padding(padding, name="padding")
+    H, W = x.shape[2], x.shape[3]
+    return (np.ascontiguousarray(np.asarray(grad_out, dtype=np.float64)[:, :, t : t + H, l : l + W]),)
+
+
+OP = register("zero_pad2d", zero_pad2d, exact(zero_pad2d), channelwise=True, backward=zero_pad2d_backward)
