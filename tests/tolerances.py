@@ -17,6 +17,14 @@ OP_RTOL = 1e-13
 # 1.001e-5 moves outputs ~5e-9/var).
 NET_RTOL = 1e-10
 
+# Softmax probabilities of a float64 network against another float64 implementation
+# (predict --json against torchvision .double(), tests/test_cli.py): the logits agree
+# to ~1e-13 relative (README "Numbers": 1.7e-15 to 2.2e-13) and softmax moves p_i by
+# at most 2 max|d logits|; measured 2.3e-15 (resnet18) and 5.5e-14 (resnet50), so
+# 1e-12 leaves 18x. A float32 input by mistake moves resnet18's probabilities by
+# ~2e-8: 10,000x over.
+PROB_ATOL = 1e-12
+
 # float32 stages of a framework's pipeline (e.g. ToTensor / Normalize in float32)
 # compared with our float64: one float32 rounding of values of order 1..3.
 FLOAT32_RTOL = 1e-6
