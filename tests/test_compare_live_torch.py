@@ -8,6 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
+pytestmark = pytest.mark.torch
 F = torch.nn.functional
 
 import refresnet  # noqa: E402
