@@ -39,7 +39,8 @@ README_FIGURES = {
     # "Numbers"
     "torchvision_logits_resnet18": dict(value=1.7e-15, kind="point", text="1.7e-15 (resnet18)"),
     "torchvision_logits_resnet152": dict(value=2.2e-13, kind="point", text="2.2e-13 (resnet152)"),
-    "keras_outputs": dict(value=3e-15, kind="point", text="(measured ~3e-15)"),
+    "keras_outputs_resnet50v2": dict(value=6.5e-14, kind="point", text="6.5e-14 (ResNet50V2)"),
+    "keras_outputs_resnet152": dict(value=1.4e-12, kind="point", text="1.4e-12 (ResNet152)"),
     "cifar_logits": dict(value=1e-14, kind="bound", text="logits within 1e-14"),
     "keras_cifar_resnet20": dict(value=8e-16, kind="point", text="8e-16 (ResNet20)"),
     "keras_cifar_resnet110": dict(value=1.2e-14, kind="point", text="1.2e-14 (ResNet110)"),
