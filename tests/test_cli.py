@@ -17,8 +17,8 @@ import pytest
 from fixtures import make_preprocess_fixtures as mk
 from refresnet import cli, weights
 from refresnet.families.labels import imagenet_labels
+from tolerances import PROB_ATOL as PREDICT_ATOL
 
-PREDICT_ATOL = 1e-6
 TV = np.load(os.path.join(mk.OUT, "torchvision.npz"))
 REPO = mk.REPO
 PHOTO = mk.SHIPPED_PHOTO
@@ -164,14 +164,14 @@ def test_no_weights_and_empty_caches_says_which_file_and_where(tmp_path, monkeyp
 
 
 def test_weights_found_in_torch_cache_are_named(tmp_path, monkeypatch, capsys):
-    safetensors_numpy = pytest.importorskip("safetensors.numpy")
     from refresnet.build.synthetic import synthetic_weights
+    from test_load import write_safetensors  # the format written by hand: no safetensors package
 
     ckpt = tmp_path / "torch" / "hub" / "checkpoints"
     ckpt.mkdir(parents=True)
     # An official V1 name (format is sniffed from bytes, so safetensors bytes are fine).
     path = ckpt / "resnet18-f37072fd.pth"
-    safetensors_numpy.save_file({k: np.ascontiguousarray(v) for k, v in synthetic_weights("resnet18").items()}, str(path))
+    write_safetensors(path, synthetic_weights("resnet18"), dtype=None)  # each tensor in its own dtype
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     rc, out, err = run_main(capsys, "predict", PHOTO, "--json", "--top", "3")
     if rc != 0 and "reader this file needs is missing" in err:

@@ -60,6 +60,7 @@ def test_mixed_precision_keras_run_passes_and_a_planted_flip_is_found(policy, pr
     assert report.layer("conv2_block1_2_conv")["cause_id"] == "kernel.flipped"
 
 
+@pytest.mark.keras
 def test_live_keras_mixed_bfloat16_collects_and_passes():
     pytest.importorskip("tensorflow")
     keras = pytest.importorskip("keras")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.torch  # timm and transformers run on torch
 
 import refresnet  # noqa: E402
 from refresnet.diagnose.compare import compare  # noqa: E402

@@ -8,6 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
+pytestmark = pytest.mark.torch
 F = torch.nn.functional
 
 import refresnet  # noqa: E402
@@ -61,4 +62,9 @@ def test_emulated_float32_conv_matches_live_torch_float32_within_rounding():
     node = Node("c", "conv2d", ("input",), dict(w=w.astype(np.float64), bias=None, stride=2, padding=1))
     ours = run_node(node, [x], "float32")
     assert rel_err(ours, t64) < 16 * 2.0**-24 and rel_err(t32, t64) < 16 * 2.0**-24
-    assert rel_err(ours, t32) <= rel_err(ours, t64) + rel_err(t32, t64)
+    # Both accumulate in float32: errors of one size per element, several times the
+    # one rounding of the exact sum that a float64 sum rounded once would give.
+    rms = lambda a: float(np.sqrt(np.mean((a - t64) ** 2)))  # noqa: E731
+    once = t64.astype(np.float32).astype(np.float64)
+    assert rms(t32) / 3 < rms(ours) < 3 * rms(t32), (rms(ours), rms(t32))
+    assert rms(ours) > 3 * rms(once), (rms(ours), rms(once))

@@ -10,6 +10,7 @@ onnx = pytest.importorskip("onnx")
 
 import refresnet  # noqa: E402
 from refresnet.cli import main  # noqa: E402
+from tolerances import assert_figure  # noqa: E402
 
 HERE = os.path.join(os.path.dirname(__file__), "fixtures", "onnx")
 NAME = "tv_resnet18_op17_bn_f32"
@@ -30,7 +31,8 @@ def test_onnx_runtime_float32_is_within_the_float32_budget_at_every_node(recorde
     report = refresnet.compare(model, x, acts)
     assert report.ok, str(report)
     assert len(report.layers) == len(model.layer_names()) == len(acts)
-    assert max(r["ratio"] for r in report.layers) < 3  # measured 1.9
+    # README "Numbers": ONNX Runtime float32 within 1.9x its emulated budget at every node
+    assert_figure("onnx_runtime_budget_ratio", max(r["ratio"] for r in report.layers))
     assert report.output["top1_agreement"] == 1.0
 
 

@@ -96,7 +96,14 @@ def test_emulated_float32_conv_agrees_with_torch_float32_conv_within_float32_rou
     e_ours, e_torch, e_between = rel_err(ours, exact), rel_err(torch32, exact), rel_err(ours, torch32)
     assert 0 < e_ours < 16 * 2.0**-24
     assert e_torch < 16 * 2.0**-24
-    assert e_between <= e_ours + e_torch
+    # It accumulates in float32 as torch does: an error of torch's size per element,
+    # not the one rounding of an exact float64 sum (measured RMS: ours 2.0e-7, torch
+    # 1.9e-7, the exact result rounded once to float32 2.3e-8).
+    rms = lambda a: float(np.sqrt(np.mean((a - exact) ** 2)))  # noqa: E731
+    once = exact.astype(np.float32).astype(np.float64)
+    assert rms(torch32) / 3 < rms(ours) < 3 * rms(torch32), (rms(ours), rms(torch32))
+    assert rms(ours) > 3 * rms(once), (rms(ours), rms(once))
+    assert e_between < 16 * 2.0**-24
     # and the emulation is not float64 in disguise
     f64 = refresnet.runtime.ops.conv2d(z["x"], **{k: v for k, v in node.kwargs.items()})
     assert rel_err(f64, exact) < 1e-13

@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from tolerances import NET_RTOL, rel_err
+from tolerances import NET_RTOL, assert_figure, rel_err
 
 onnx = pytest.importorskip("onnx")
 
@@ -44,6 +44,7 @@ def test_onnx_export_matches_the_reference_evaluator(name, expected):
     ref = expected[f"{name}/logits"]
     assert ours.dtype == np.float64
     assert rel_err(ours, ref) <= NET_RTOL, name
+    assert_figure("onnx_reference_logits", rel_err(ours, ref), name)  # README "Numbers": within 8e-16
 
 
 @pytest.mark.parametrize("name", ["tv_resnet18_op17_bn_f64", "timm_resnet18d_op17_bn_f32"])
@@ -118,6 +119,7 @@ def test_gluon_zoo_layout_graphs_match_the_reference_and_are_recognised(name, te
     # Opset 7, IR 3 (initializers listed as inputs), spatial=0 BNs with (C,) statistics.
     model = refresnet.load(os.path.join(HERE, name + ".onnx"))
     assert rel_err(model(expected["x"]), expected[f"{name}/logits"]) <= NET_RTOL
+    assert_figure("onnx_reference_logits", rel_err(model(expected["x"]), expected[f"{name}/logits"]), name)
     rec = model.arch.recognition
     assert rec.text == text
     assert len(rec.departures) == 1 and "spatial=0 with per-channel statistics" in rec.departures[0]

@@ -300,6 +300,7 @@ def _torch_random_state(torch, seed):
     return out
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("legacy", [False, True])
 def test_live_random_files_match_torch_bit_for_bit(tmp_path, seed, legacy):
@@ -314,6 +315,7 @@ def test_live_random_files_match_torch_bit_for_bit(tmp_path, seed, legacy):
         assert_same(got[k], ref, k)
 
 
+@pytest.mark.torch
 def test_live_torchvision_resnet18_state_dict(tmp_path):
     torch = pytest.importorskip("torch")
     tv = pytest.importorskip("torchvision")

@@ -15,7 +15,7 @@ import pytest
 import refresnet
 from fixtures import sketch
 from fixtures.synthetic import synthetic_weights
-from tolerances import NET_RTOL, rel_err
+from tolerances import NET_RTOL, assert_figure, rel_err
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "cifar")
 REGENERATE = "/work/venv-torch/bin/python tests/fixtures/make_cifar_fixtures.py"
@@ -93,6 +93,7 @@ def test_cifar_logits_match_float64_torch_reference(arch, tag):
     ours = _model(arch)(_input(arch, tag))
     err = rel_err(ours, ref)
     assert err <= NET_RTOL, f"{arch} {tag}: logits rel_err {err:.3g} > {NET_RTOL}"
+    assert_figure("cifar_logits", err, f"{arch} {tag} logits")  # README "Numbers": within 1e-14
 
 
 @pytest.mark.parametrize("arch,tag", CASES)

@@ -18,7 +18,7 @@ import pytest
 import refresnet
 from fixtures import tv_fixture as tv
 from fixtures.sketch import failures as layer_failures
-from tolerances import NET_RTOL, rel_err
+from tolerances import FIGURE_FACTOR, NET_RTOL, README_FIGURES, assert_figure, rel_err
 
 # 101/152-layer nets take tens of seconds each in float64; marked so a developer can
 # deselect them (-m "not slow"), still run by default and in CI.
@@ -87,6 +87,12 @@ def test_matches_torchvision_float64_on_every_layer(arch, prefix):
     failures = layer_failures(ref, trace, NET_RTOL)
     first = f"; first diverging layer: {failures[0]} ({len(failures)} layers fail)" if failures else ""
     assert err <= NET_RTOL, f"{arch} {shape}: logits relative error {err:.3g} > {NET_RTOL}{first}"
+    # README "Numbers": logits within 1.7e-15 (resnet18) to 2.2e-13 (resnet152)
+    if arch in ("resnet18", "resnet152"):
+        assert_figure(f"torchvision_logits_{arch}", err, f"{arch} {shape} logits")
+    else:
+        top = README_FIGURES["torchvision_logits_resnet152"]["value"]
+        assert err <= FIGURE_FACTOR * top, f"{arch} {shape}: logits error {err:.3g}, over 10x README.md's largest ({top:g})"
 
     missing = [n for n in ref if n not in trace]
     extra = [n for n in trace if n not in ref]
@@ -108,9 +114,10 @@ def test_matches_torchvision_float64_on_every_layer(arch, prefix):
 
 
 def test_fixture_directory_is_small():
-    # Committed fixtures must stay small (repository rule): < 1.5 MB each, ~12 MB total.
+    # Committed fixtures must stay small (repository rule): < 2 MB each, ~16 MB total
+    # (each traced layer's fingerprint is ~1 kB: 64 samples and 64 projections).
     missing = [a for a in tv.ARCHS if not os.path.exists(tv.fixture_path(a))]
     assert not missing, f"missing fixtures {missing}; regenerate with: {tv.REGEN_COMMAND} {' '.join(missing)}"
     sizes = {a: os.path.getsize(tv.fixture_path(a)) for a in tv.ARCHS}
-    assert all(s < 1.5e6 for s in sizes.values()), sizes
-    assert sum(sizes.values()) < 12e6, sizes
+    assert all(s < 2e6 for s in sizes.values()), sizes
+    assert sum(sizes.values()) < 16e6, sizes

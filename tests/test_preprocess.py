@@ -18,7 +18,7 @@ from fixtures import make_preprocess_fixtures as mk
 from refresnet import preprocess as P
 from refresnet.families.archs import ARCHS, get_arch
 from refresnet.families.registry import preset_for
-from tolerances import FLOAT32_RTOL, rel_err
+from tolerances import FLOAT32_RTOL, assert_figure, rel_err
 
 REGEN = "python tests/fixtures/make_preprocess_fixtures.py"
 
@@ -63,6 +63,7 @@ def _check_against_fixture(rec, pipe, name, path):
     assert ours.dtype == np.float64
     err = rel_err(ours_hwc, ref)
     assert err <= FLOAT32_RTOL, f"{key}: float stage rel err {err:.3g}"
+    assert_figure("preprocess_float_stage", err, key)  # README "Numbers": within float32 rounding (1.4e-7)
     return err
 
 

@@ -42,6 +42,7 @@ def test_cifar_labels_for_ten_class_cifar_heads():
     assert label(3, 10, ARCHS["resnet18"]) == "class_3"
 
 
+@pytest.mark.torch
 def test_against_torchvision_resize_totensor_normalize():
     torch = pytest.importorskip("torch")
     T = pytest.importorskip("torchvision.transforms")

@@ -53,6 +53,7 @@ def test_nothing_to_compare_is_an_assertion_error():
         assert_matches_oracle(model, x, {"not.a.layer": np.zeros(3)})
 
 
+@pytest.mark.torch
 def test_live_torch_module_bfloat16_and_autocast():
     torch = pytest.importorskip("torch")
     torchvision = pytest.importorskip("torchvision")

@@ -17,9 +17,62 @@ OP_RTOL = 1e-13
 # 1.001e-5 moves outputs ~5e-9/var).
 NET_RTOL = 1e-10
 
+# Softmax probabilities of a float64 network against another float64 implementation
+# (predict --json against torchvision .double(), tests/test_cli.py): the logits agree
+# to ~1e-13 relative (README "Numbers": 1.7e-15 to 2.2e-13) and softmax moves p_i by
+# at most 2 max|d logits|; measured 2.3e-15 (resnet18) and 5.5e-14 (resnet50), so
+# 1e-12 leaves 18x. A float32 input by mistake moves resnet18's probabilities by
+# ~2e-8: 10,000x over.
+PROB_ATOL = 1e-12
+
 # float32 stages of a framework's pipeline (e.g. ToTensor / Normalize in float32)
 # compared with our float64: one float32 rounding of values of order 1..3.
 FLOAT32_RTOL = 1e-6
+
+# The figures README.md quotes, each asserted by the test that measures it, so a
+# figure that changes fails a test and the README changes with it. An error quoted
+# as a point ("1.7e-15 (resnet18)") must stay within FIGURE_FACTOR of it either
+# way; one quoted as a bound ("within 1e-14") must stay under it; a count is exact.
+# `text` is how README.md writes it (tests/test_readme_figures.py finds each there).
+FIGURE_FACTOR = 10.0
+README_FIGURES = {
+    # "Numbers"
+    "torchvision_logits_resnet18": dict(value=1.7e-15, kind="point", text="1.7e-15 (resnet18)"),
+    "torchvision_logits_resnet152": dict(value=2.2e-13, kind="point", text="2.2e-13 (resnet152)"),
+    "keras_outputs_resnet50v2": dict(value=6.5e-14, kind="point", text="6.5e-14 (ResNet50V2)"),
+    "keras_outputs_resnet152": dict(value=1.4e-12, kind="point", text="1.4e-12 (ResNet152)"),
+    "cifar_logits": dict(value=1e-14, kind="bound", text="logits within 1e-14"),
+    "keras_cifar_resnet20": dict(value=8e-16, kind="point", text="8e-16 (ResNet20)"),
+    "keras_cifar_resnet110": dict(value=1.2e-14, kind="point", text="1.2e-14 (ResNet110)"),
+    "onnx_reference_logits": dict(value=8e-16, kind="bound", text="logits within 8e-16 of"),
+    "onnx_runtime_budget_ratio": dict(value=1.9, kind="bound", text="1.9x its emulated budget"),
+    "preprocess_float_stage": dict(value=1.4e-7, kind="bound", text="float32 rounding (1.4e-7)"),
+    # "agree"
+    "agree_images": dict(value=240, kind="count", text="over 240 generated images"),
+    "agree_float32_flips": dict(value=0, kind="count", text="float32 agrees on every top-1"),
+    "agree_float32_max_error": dict(value=1.6e-6, kind="point", text="up to 1.6e-6"),
+    "agree_bfloat16_flips": dict(value=9, kind="count", text="bfloat16 flips 9 images"),
+    "agree_bn_eps_flips": dict(value=43, kind="count", text="flips 43, every one"),
+    "agree_bn_eps_min_margin": dict(value=2e-4, kind="bound_below", text="at a margin above 2e-4"),
+}
+
+
+def assert_figure(key, measured, what=""):
+    """Raise AssertionError unless `measured` agrees with README.md's figure `key`."""
+    fig = README_FIGURES[key]
+    value, kind = fig["value"], fig["kind"]
+    ok = {
+        "point": value / FIGURE_FACTOR <= measured <= value * FIGURE_FACTOR,
+        "bound": measured <= value,
+        "bound_below": measured > value,
+        "count": measured == value,
+    }[kind]
+    if not ok:
+        rule = {"point": f"within {FIGURE_FACTOR:g}x of", "bound": "at most", "bound_below": "above",
+                "count": "exactly"}[kind]
+        raise AssertionError(f"{what or key}: measured {measured!r}; README.md quotes {fig['text']!r}, so it must be "
+                             f"{rule} {value!r}: fix the regression, or change the figure in README.md and "
+                             "tests/tolerances.py README_FIGURES together")
 
 
 def rel_err(ours, ref):
