@@ -2,7 +2,6 @@
 report; the work is refresnet.diagnose.compare (and collect_onnx for --onnx)."""
 
 import os
-import sys
 
 import numpy as np
 
@@ -111,6 +110,12 @@ def run(args):
     except (ValueError, TypeError, ImportError) as err:  # LoadError and ArchitectureError are ValueErrors
         _err(f"compare: {err}")
         return 2
+    return _show(report, args)
+
+
+def _show(report, args):
+    """Print the report (JSON, or its text with each line escaped); the exit status:
+    0 no layer diverged, 1 one did."""
     if args.json:
         print(report.to_json(indent=1))
     else:
@@ -148,10 +153,6 @@ def runner(fallback):
         except (ValueError, TypeError) as err:
             _err(f"compare: {err}")
             return 2
-        if args.json:
-            print(report.to_json(indent=1))
-        else:
-            say(report)
-        return 0 if report.ok else 1
+        return _show(report, args)
 
     return run
