@@ -35,17 +35,21 @@ precision and BN calibration:
 - ``fuses_add``: likewise an "add" node (and its ReLU) that alone reads its
   output, or its batch norm's (the function takes ``residual=`` the add's other
   operand and adds it after the batch norm, before the ReLU);
-- ``backward``: reserved for the vector-Jacobian product of the op (the
-  gradients issue adds it, in the op's own file); None for now, and nothing
-  reads it yet.
+- ``backward``: the op's vector-Jacobian product, defined in the op's own file,
+  ``backward(grad_out, inputs, output, **kwargs)`` -> the gradient of each
+  input, then of each keyword argument named in ``params`` (refresnet.grad
+  walks the graph backwards with it);
+- ``params``: the keyword arguments that are trainable tensors (a conv's
+  ``w`` and ``bias``, a batch norm's ``gamma`` and ``beta``), in the order their
+  gradients follow the inputs'.
 
 The executor asks these flags and never an op's name: a record registered
 under another name with the same flags is planned, fused and shared out the
 same way (tests/test_model.py).
 
 The registry holds records and nothing else: each op's file in
-refresnet/runtime/ops/ holds its float64 function, its emulation and the
-``register`` call that makes its record, and refresnet/runtime/ops/__init__.py
+refresnet/runtime/ops/ holds its float64 function, its emulation, its backward
+and the ``register`` call that makes its record, and refresnet/runtime/ops/__init__.py
 imports every op file, so importing refresnet.runtime.ops fills ``OPS``. Adding an
 op is that file (and its line in ops/__init__.py) plus its test.
 """
