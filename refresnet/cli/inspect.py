@@ -9,7 +9,8 @@ from collections import Counter
 from ..families.registry import family_of_row, preset_for
 from ..load import load, sniff_format
 from ..weights import open_model
-from .common import EXIT_OK
+from ..text import printable
+from .common import EXIT_OK, say
 
 
 def _is_onnx_file(spec):
@@ -100,10 +101,10 @@ def run_inspect(args):
                      ("departs", "; ".join(rep["departures"]) or "nowhere"),
                      ("classes", str(rep["num_classes"])), ("parameters", f"{rep['parameter_count']:,}"),
                      ("nodes", f"{rep['nodes']}: " + ", ".join(f"{k} {v}" for k, v in sorted(rep["ops"].items())))]:
-            print(f"{k:>14}: {v}")
+            say(f"{k:>14}: {v}")
         return EXIT_OK
     if rep["synthetic"]:
-        print(f"*** SYNTHETIC WEIGHTS ({rep['file']}): seeded random, not trained ***")
+        say(f"*** SYNTHETIC WEIGHTS ({rep['file']}): seeded random, not trained ***")
     size = f" ({rep['size_bytes']} bytes)" if rep["size_bytes"] is not None else ""
     lines = [
         ("file", f"{rep['file']}{size}"),
@@ -125,10 +126,10 @@ def run_inspect(args):
         ("fingerprint", f"{rep['fingerprint']} (over every tensor's hash below)"),
     ]
     for k, v in lines:
-        print(f"{k:>14}: {v}")
-    print(f"\n{len(rep['tensors'])} tensors (hash: SHA-256 of the float64 values in torch layout, so files in any format or layout compare):")
-    w = max((len(t["name"]) for t in rep["tensors"]), default=4)
-    print(f"  {'name':<{w}}  {'shape':<20} {'dtype':<9} {'L2 norm':>14}  hash")
+        say(f"{k:>14}: {v}")
+    say(f"\n{len(rep['tensors'])} tensors (hash: SHA-256 of the float64 values in torch layout, so files in any format or layout compare):")
+    w = max((len(printable(t["name"])) for t in rep["tensors"]), default=4)
+    say(f"  {'name':<{w}}  {'shape':<20} {'dtype':<9} {'L2 norm':>14}  hash")
     for t in rep["tensors"]:
-        print(f"  {t['name']:<{w}}  {str(tuple(t['shape'])):<20} {t['dtype']:<9} {t['l2']:>14.6g}  {t['hash']}")
+        say(f"  {printable(t['name']):<{w}}  {str(tuple(t['shape'])):<20} {t['dtype']:<9} {t['l2']:>14.6g}  {t['hash']}")
     return EXIT_OK
