@@ -282,18 +282,20 @@ def collect_layers(weights):
 # ---------------------------------------------------------------- statistics
 
 def _loglik(scheme, layer):
-    """Sum of log densities of the layer's values under the scheme (-inf if impossible)."""
+    """Sum of log densities of the layer's values under the scheme (-inf if impossible).
+    The sum of squares is NumPy's element-wise product and pairwise sum, not a BLAS
+    dot: every BLAS call of refresnet goes through runtime/blas.py (tests/test_determinism.py)."""
     x = layer.values
     sigma = scheme.std(layer.fan_in, layer.fan_out)
     if scheme.kind == "normal":
-        return float(-0.5 * x.size * math.log(2 * math.pi * sigma * sigma) - np.dot(x, x) / (2 * sigma * sigma))
+        return float(-0.5 * x.size * math.log(2 * math.pi * sigma * sigma) - np.sum(x * x) / (2 * sigma * sigma))
     b = scheme.bound(layer.fan_in, layer.fan_out)
     if np.max(np.abs(x)) > b * (1 + layer.eps):
         return -math.inf
     if scheme.kind == "uniform":
         return -x.size * math.log(2 * b)
     sp = sigma / TRUNC_STD
-    return float(-0.5 * x.size * math.log(2 * math.pi * sp * sp) - np.dot(x, x) / (2 * sp * sp) - x.size * math.log(_Zc))
+    return float(-0.5 * x.size * math.log(2 * math.pi * sp * sp) - np.sum(x * x) / (2 * sp * sp) - x.size * math.log(_Zc))
 
 
 def _cdf(scheme, layer):
