@@ -7,7 +7,7 @@ come through here, so that one spec gives one Model everywhere.
 
 import hashlib
 import os
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -136,26 +136,28 @@ class Opened(NamedTuple):
     """What a weight spec opens to (refresnet.weights.open_model)."""
 
     model: Model
-    fingerprint: str  # weights_fingerprint: the same for the same tensors in any format or layout
+    fingerprint: Optional[str]  # weights_fingerprint (same tensors, same value in any format or layout); None unless asked
     synthetic: bool
     tensors: tuple = ()  # with tensors=True: (name, stored shape, stored dtype, L2 norm, hash), names sorted
 
 
-def open_model(spec, arch=None, tensors=False):
+def open_model(spec, arch=None, tensors=False, fingerprint=True):
     """The Model of a path, a Hub snapshot directory or a synthetic:ARCH[:SEED] spec,
     with its weights' fingerprint: the one way every command (predict, compare,
     inspect, agree's runs, the dataset workers) builds its Model from what the
     user named. ``tensors``: also each tensor's stored shape and dtype, and the L2
-    norm and hash of its float64 values in torch layout (inspect)."""
+    norm and hash of its float64 values in torch layout (inspect). ``fingerprint=False``
+    skips the hashing (a float64 copy and SHA-256 of every tensor) where nothing
+    reads it: a plain predict or compare."""
     weights, row, label, fmt, synthetic = read_weight_dict(spec, arch)
-    fp, table = _hash_tensors(weights, row.naming, tensors)
+    fp, table = _hash_tensors(weights, row.naming, tensors) if fingerprint or tensors else (None, ())
     model = Model(row, weights, path=label, source=fmt, consume=True)
     return Opened(model, fp, synthetic, table)
 
 
 def load_model(spec, arch=None):
     """(Model, synthetic?) for a path or a synthetic:ARCH[:SEED] spec (open_model's)."""
-    opened = open_model(spec, arch)
+    opened = open_model(spec, arch, fingerprint=False)
     return opened.model, opened.synthetic
 
 
