@@ -128,16 +128,8 @@ def _read_zip(f, path, file_size, budget):
 
         def persistent(pid):
             # ('storage', storage class, key, location, numel) -- torch serialization.py _load.
-            if not isinstance(pid, tuple) or len(pid) != 5 or pid[0] != "storage":
-                raise _Bad(f"unexpected persistent id {_short(pid)}")
-            _, stype, key, location, numel = pid
-            if not isinstance(stype, _StorageType) or not isinstance(key, str) \
-                    or not isinstance(location, str):
-                raise _Bad(f"malformed storage persistent id {_short(pid)}")
-            numel = _int(numel, "storage size")
-            if numel < 0:
-                raise _Bad(f"negative storage size {numel}")
-            return _remember(refs, _StorageRef(key, stype, numel))
+            root, _ = _storage_pid(refs, pid, 5)
+            return root
 
         obj, _ = _unpickle(record(pkls[0]), 0, persistent)
 
@@ -189,6 +181,22 @@ def _remember(refs, sref):
     return sref
 
 
+
+def _storage_pid(refs, pid, length):
+    """The storage a persistent id names, as a remembered _StorageRef, and the id's
+    fields after its numel: ('storage', storage class, key, location, numel) in the
+    zip format (torch serialization.py _load), plus a view in the legacy one
+    (_legacy_load). Anything else raises _Bad naming the id."""
+    if not isinstance(pid, tuple) or len(pid) != length or pid[0] != "storage":
+        raise _Bad(f"unexpected persistent id {_short(pid)}")
+    _, stype, key, location, numel = pid[:5]
+    if not isinstance(stype, _StorageType) or not isinstance(key, str) or not isinstance(location, str):
+        raise _Bad(f"malformed storage persistent id {_short(pid)}")
+    numel = _int(numel, "storage size")
+    if numel < 0:
+        raise _Bad(f"negative storage size {numel}")
+    return _remember(refs, _StorageRef(key, stype, numel)), pid[5:]
+
 def _read_legacy(path, buf):
     pos = 0
     magic, pos = _unpickle(buf, pos)
@@ -213,22 +221,13 @@ def _read_legacy(path, buf):
             name = getattr(pid[1], "name", pid[1]) if len(pid) > 1 else "?"
             raise _Bad(f"the file holds a pickled model object ({name}), not a state dict; "
                        "re-save it with torch.save(model.state_dict(), path)")
-        if not isinstance(pid, tuple) or len(pid) != 6 or pid[0] != "storage":
-            raise _Bad(f"unexpected persistent id {_short(pid)}")
-        _, stype, key, location, numel, view = pid
-        if not isinstance(stype, _StorageType) or not isinstance(key, str) \
-                or not isinstance(location, str):
-            raise _Bad(f"malformed storage persistent id {_short(pid)}")
-        numel = _int(numel, "storage size")
-        if numel < 0:
-            raise _Bad(f"negative storage size {numel}")
-        root = _remember(refs, _StorageRef(key, stype, numel))
+        root, (view,) = _storage_pid(refs, pid, 6)
         if view is None:
             return root
         if not isinstance(view, tuple) or len(view) != 3:
             raise _Bad(f"malformed storage view {_short(view)}")
         _vkey, off, vsize = view
-        return _StorageRef(key, stype, numel, _int(off, "view offset"), _int(vsize, "view size"))
+        return _StorageRef(root.key, root.stype, root.numel, _int(off, "view offset"), _int(vsize, "view size"))
 
     obj, pos = _unpickle(buf, pos, persistent)
     keys, pos = _unpickle(buf, pos)
