@@ -32,9 +32,7 @@ import pytest
 
 import refresnet
 from fixtures import sketch
-from fixtures.grad_cases import KERAS_CASES, SEED, case_input, case_labels, unstack_sketches as _sketches
-from fixtures.paths import fixture_file
-from refresnet.build.synthetic import synthetic_weights
+from fixtures.grad_cases import KERAS_CASES, case_input, case_labels, case_model, load_case_fixture, unstack_sketches as _sketches
 from tolerances import NET_RTOL
 
 REGENERATE = "PYTHONPATH=. /tmp/fixvenv-grad-tf/bin/python tests/fixtures/make_grad_keras_fixtures.py"
@@ -42,19 +40,14 @@ NAMES = [c["name"] for c in KERAS_CASES]
 
 
 def _npz(name):
-    with np.load(fixture_file("grad", name, REGENERATE)) as z:
-        return {k: z[k] for k in z.files}
+    return load_case_fixture(name, REGENERATE)
 
-
-@functools.lru_cache(maxsize=1)
-def _model(arch):
-    return refresnet.build(arch, synthetic_weights(arch, seed=SEED, num_classes=10))
 
 
 @functools.lru_cache(maxsize=1)
 def _run(name):
     case = next(c for c in KERAS_CASES if c["name"] == name)
-    m = _model(case["arch"])
+    m = case_model(case["arch"])
     g = refresnet.grad(m, case_input(case), case_labels(case), loss="sparse_categorical_crossentropy",
                        train=case["train"])
     return case, m, g, _npz(f"{name}.npz")

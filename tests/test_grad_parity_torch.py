@@ -21,9 +21,7 @@ import pytest
 
 import refresnet
 from fixtures import sketch
-from fixtures.grad_cases import CASES, SEED, case_input, case_labels, unstack_sketches as _sketches
-from fixtures.paths import fixture_file
-from refresnet.build.synthetic import synthetic_weights
+from fixtures.grad_cases import CASES, case_input, case_labels, case_model, load_case_fixture, unstack_sketches as _sketches
 import backward_table as bw
 from tolerances import NET_RTOL, rel_err
 
@@ -31,19 +29,14 @@ REGENERATE = "PYTHONPATH=. /tmp/fixvenv-grad/bin/python tests/fixtures/make_grad
 
 
 def _npz(name):
-    with np.load(fixture_file("grad", name, REGENERATE)) as z:
-        return {k: z[k] for k in z.files}
+    return load_case_fixture(name, REGENERATE)
 
-
-@functools.lru_cache(maxsize=2)
-def _model(arch):
-    return refresnet.build(arch, synthetic_weights(arch, seed=SEED, num_classes=10))
 
 
 @functools.lru_cache(maxsize=1)
 def _run(name):
     case = next(c for c in CASES if c["name"] == name)
-    g = refresnet.grad(_model(case["arch"]), case_input(case), case_labels(case), reduction=case["reduction"],
+    g = refresnet.grad(case_model(case["arch"]), case_input(case), case_labels(case), reduction=case["reduction"],
                        label_smoothing=case["label_smoothing"], train=case["train"])
     return case, g, _npz(f"{name}.npz")
 
